@@ -1,0 +1,43 @@
+# Two entry points on a fresh machine: `make book` (the main job) and `make test`.
+# Both set themselves up: a virtualenv in .venv, packages pinned by constraints.txt,
+# espeak-ng (the synthetic corpus' speech synthesiser) through apt-get when we are root.
+PROFILE ?= quick
+DATA ?= auto
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup espeak test unit nbval book clean-book
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[book,test]"
+	@touch $@
+
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing espeak-ng with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	  else \
+	    echo "espeak-ng is missing; install it with: sudo apt-get install -y espeak-ng" >&2; exit 1; \
+	  fi; }
+
+setup: $(STAMP) espeak
+
+# Unit tests, then every chapter executed by nbval on the smoke profile and the synthetic corpus.
+test: setup unit nbval
+
+unit: setup
+	$(PY) -m pytest -q tests
+
+nbval: setup
+	AUDIOMNIST_PROFILE=smoke AUDIOMNIST_DATA=synthetic MPLBACKEND=Agg \
+	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 book/
+
+book: setup
+	$(VENV)/bin/audiomnist book --profile $(PROFILE) --data $(DATA)
+
+clean-book:
+	rm -rf _build

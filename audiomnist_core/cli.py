@@ -1,0 +1,215 @@
+"""The ``audiomnist`` command: argument parsing, seeding, device choice, progress.
+
+``--json`` prints one JSON document on stdout and nothing else there (progress goes to
+stderr). Bad input is one line on stderr and exit status 1; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import AudiomnistError
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def _log(*args, **kwargs) -> None:
+    kwargs.setdefault("file", sys.stderr)
+    print(*args, **kwargs)
+
+
+def _open_run(args):
+    from .runs import open_run
+
+    return open_run(args.profile, args.data, log=_log)
+
+
+# --- data ---------------------------------------------------------------------------------
+
+def cmd_data_fetch(args) -> int:
+    from .data import fetch
+
+    folder = fetch(args.root, url=args.url)
+    _log(f"AudioMNIST is ready in {folder}")
+    return 0
+
+
+def cmd_data_synth(args) -> int:
+    from .data import synthesize
+
+    folder = synthesize(args.root, speakers=args.speakers, reps=args.reps, seed=args.seed)
+    _log(f"synthetic corpus written to {folder}")
+    return 0
+
+
+def cmd_data_verify(args) -> int:
+    from .data import verify
+
+    report = verify(args.root)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_data_splits(args) -> int:
+    from . import splits
+
+    if args.root is None:
+        folds = splits.paper_folds(args.task)
+    else:
+        from .data import read_metadata
+
+        genders = {s: sp.gender for s, sp in read_metadata(args.root).items()}
+        folds = splits.folds(genders, args.task, seed=args.seed)
+    doc = {"task": args.task, "folds": [f.to_dict() for f in folds]}
+    if args.json:
+        _print_json(doc)
+    else:
+        for k, f in enumerate(folds):
+            print(f"fold {k}: train {f.train}  validation {f.validation}  test {f.test}")
+    return 0
+
+
+# --- experiments --------------------------------------------------------------------------
+
+def cmd_train(args) -> int:
+    from . import train
+
+    run = _open_run(args)
+    train.train_profile(run, model=args.model, task=args.task, fold=args.fold, device=args.device)
+    return 0
+
+
+def cmd_table1(args) -> int:
+    from . import train
+
+    run = _open_run(args)
+    rows = train.table1(run)
+    if args.json:
+        _print_json(rows)
+    else:
+        print(train.format_table1(rows))
+    return 0
+
+
+def cmd_perturb(args) -> int:
+    from . import perturb
+
+    run = _open_run(args)
+    result = perturb.perturb_profile(run, device=args.device)
+    if args.json:
+        _print_json(result)
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_book(args) -> int:
+    from . import book
+
+    return book.build(profile=args.profile, data=args.data, log=_log)
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    result = bench.run_all(only=args.only, log=_log)
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:32s} {value}")
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def _profile_args(p: argparse.ArgumentParser, *, device: bool = False) -> None:
+    p.add_argument("--profile", default=None, help="profile name (smoke, quick, paper) or path to a YAML file; default $AUDIOMNIST_PROFILE or 'quick'")
+    p.add_argument("--data", default=None, help="audiomnist, synthetic, auto, or a folder in AudioMNIST's layout; default: the profile's")
+    if device:
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: the profile's ('auto': CUDA, then MPS, then CPU)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiomnist",
+        description="Reproduce Becker et al., 'Interpreting and explaining deep neural networks for "
+        "classification of audio signals' (AudioMNIST): data, training, LRP, manipulations, the book.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="get, make, check and split a corpus").add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    p = data.add_parser("fetch", help="download AudioMNIST at a pinned commit, verified and resumable")
+    p.add_argument("--root", type=Path, default=None, help="target folder (default: data/audiomnist in the checkout)")
+    p.add_argument("--url", default=None, help="archive URL (default: $AUDIOMNIST_URL or the pinned GitHub archive)")
+    p.set_defaults(func=cmd_data_fetch)
+
+    p = data.add_parser("synth", help="speak the offline corpus with espeak-ng in AudioMNIST's layout")
+    p.add_argument("--root", type=Path, required=True, help="target folder; the corpus goes to ROOT/data")
+    p.add_argument("--speakers", type=int, default=60, help="number of speakers, 1..60 (AudioMNIST's ids and genders; default 60)")
+    p.add_argument("--reps", type=int, default=50, help="repetitions per digit, 1..50 (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed: the same arguments give byte-identical files")
+    p.set_defaults(func=cmd_data_synth)
+
+    p = data.add_parser("verify", help="integrity report; exit 1 when anything is wrong")
+    p.add_argument("--root", type=Path, required=True, help="corpus folder (holding data/ or the speaker folders)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_data_verify)
+
+    p = data.add_parser("splits", help="speaker-disjoint folds (the paper's for AudioMNIST's roster)")
+    p.add_argument("--task", choices=("digits", "gender"), required=True)
+    p.add_argument("--root", type=Path, default=None, help="corpus whose metadata decides the folds; default: the paper's AudioMNIST folds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds of a corpus with another roster")
+    p.add_argument("--json", action="store_true", help="print {task, folds: [{train, validation, test}]}")
+    p.set_defaults(func=cmd_data_splits)
+
+    p = sub.add_parser("train", help="train one model/task/fold, or every run the profile lists (finished ones are skipped)")
+    _profile_args(p, device=True)
+    p.add_argument("--model", choices=("alexnet", "audionet"), default=None)
+    p.add_argument("--task", choices=("digits", "gender"), default=None)
+    p.add_argument("--fold", type=int, default=None, help="fold index (digits 0..4, gender 0..3 on AudioMNIST)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("table1", help="Table 1: test accuracy mean and std per model x task, the paper's beside")
+    _profile_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_table1)
+
+    p = sub.add_parser("perturb", help="Section 3.3: frequency scaling and zeroing curves")
+    _profile_args(p, device=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_perturb)
+
+    p = sub.add_parser("book", help="execute every chapter with the profile, then build the HTML book (what `make book` runs)")
+    _profile_args(p)
+    p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("bench", help="performance ratios measured side by side in one run")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--only", action="append", default=None, help="run only this benchmark (repeatable)")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AudiomnistError as e:
+        print(f"audiomnist: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("audiomnist: interrupted; finished artifacts are kept and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

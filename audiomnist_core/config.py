@@ -1,0 +1,236 @@
+"""Typed configuration of a run, read from a profile YAML (``profiles/<name>.yaml``).
+
+A profile is data: every knob of a run lives there. Unknown keys and impossible values are
+rejected with one line naming the profile, the key and the fix (:class:`ConfigError`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import AudiomnistError
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+MODELS = ("alexnet", "audionet")
+TASKS = ("digits", "gender")
+
+
+class ConfigError(AudiomnistError, ValueError):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which corpus, and how the synthetic one is made when it is chosen."""
+
+    source: str = "auto"  # auto | audiomnist | synthetic | a path to a folder in AudioMNIST's layout
+    synth_speakers: int = 60
+    synth_reps: int = 50
+    synth_seed: int = 0
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Section 2.2.1 of the paper; defaults are the original code's parameters."""
+
+    sample_rate: int = 8000
+    length: int = 8000  # samples after zero-padding
+    resampler: str = "fft"  # "fft": the original's FFT resampler; "sinc": torchaudio's windowed sinc
+    offset_seed: int = 0  # seeds the random placement inside the zero-padding
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """SGD schedule of one model x task, counted in iterations (SPEC, Training)."""
+
+    learning_rate: float
+    lr_step: int  # multiply the learning rate by lr_gamma every lr_step iterations
+    iterations: int
+    lr_gamma: float = 0.5
+    clip_norm: float | None = None  # gradient-norm clipping; None: off
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    runs: tuple[str, ...] = ("alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender")
+    folds: tuple[int, ...] | str = "all"  # "all" or a list of fold indices
+    batch_size: int = 100
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    eval_every: int = 500  # validation every N iterations
+    checkpoint_every: int = 500
+    select: str = "final"  # "final" (the original tested the final iterate) or "best_val"
+    max_train_per_fold: int | None = None  # subsample training recordings (quick/smoke); None: all
+    max_eval_per_fold: int | None = None  # subsample validation/test recordings; None: all
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    bf16: bool = False  # CUDA only: bf16 autocast
+    channels_last: bool = False  # CUDA only
+    schedules: dict[str, Schedule] = field(default_factory=dict)  # "model/task" -> Schedule
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    composites: dict[str, str] = field(
+        default_factory=lambda: {"alexnet": "default", "audionet": "default"}
+    )
+    batch_size: int = 64
+    target: str = "label"  # explain the "label" class or the "predicted" class
+
+
+@dataclass(frozen=True)
+class PerturbConfig:
+    fractions: tuple[float, ...] = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
+    random_draws: int = 3
+    male_scale: float = 1.5
+    female_scale: float = 0.66
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Short stable hash of the resolved configuration."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Turn YAML data into the annotated type, or raise ConfigError naming ``where``."""
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(hint, value, where)
+    if origin is dict:
+        _, vtype = get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(v, vtype, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        (itype, *_rest) = get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, itype, where) for v in value)
+    args = get_args(hint)
+    if args:  # a union such as float | None or tuple[int, ...] | str
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arm in args:
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(value, arm, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(names))}"
+        )
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()})
+
+
+def _validate(cfg: Config, where: str) -> None:
+    def bad(key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} {msg}")
+
+    if cfg.preprocess.resampler not in ("fft", "sinc"):
+        raise bad("preprocess.resampler", f"must be 'fft' or 'sinc', not {cfg.preprocess.resampler!r}")
+    for key in ("sample_rate", "length"):
+        if getattr(cfg.preprocess, key) <= 0:
+            raise bad(f"preprocess.{key}", "must be positive")
+    if cfg.data.synth_speakers < 1 or cfg.data.synth_speakers > 60:
+        raise bad("data.synth_speakers", "must be between 1 and 60")
+    if cfg.data.synth_reps < 1 or cfg.data.synth_reps > 50:
+        raise bad("data.synth_reps", "must be between 1 and 50")
+    t = cfg.train
+    for run in t.runs:
+        model, _, task = run.partition("/")
+        if model not in MODELS or task not in TASKS:
+            raise bad("train.runs", f"has {run!r}; use model/task with model in {MODELS} and task in {TASKS}")
+        if run not in t.schedules:
+            raise bad("train.schedules", f"has no schedule for {run!r}")
+    for name, s in t.schedules.items():
+        if s.learning_rate <= 0 or s.iterations < 1 or s.lr_step < 1 or not 0 < s.lr_gamma <= 1:
+            raise bad(f"train.schedules.{name}", "needs learning_rate > 0, iterations >= 1, lr_step >= 1, 0 < lr_gamma <= 1")
+        if s.clip_norm is not None and s.clip_norm <= 0:
+            raise bad(f"train.schedules.{name}.clip_norm", "must be positive or null")
+    if isinstance(t.folds, str) and t.folds != "all":
+        raise bad("train.folds", f"must be 'all' or a list of fold indices, not {t.folds!r}")
+    if t.batch_size < 1 or t.eval_every < 1 or t.checkpoint_every < 1:
+        raise bad("train", "batch_size, eval_every and checkpoint_every must be >= 1")
+    if t.select not in ("final", "best_val"):
+        raise bad("train.select", f"must be 'final' or 'best_val', not {t.select!r}")
+    if cfg.explain.target not in ("label", "predicted"):
+        raise bad("explain.target", f"must be 'label' or 'predicted', not {cfg.explain.target!r}")
+    p = cfg.perturb
+    if any(not 0.0 <= f <= 1.0 for f in p.fractions):
+        raise bad("perturb.fractions", "must lie in [0, 1]")
+    if p.male_scale <= 0 or p.female_scale <= 0:
+        raise bad("perturb", "male_scale and female_scale must be positive")
+
+
+def profile_path(profile: str | os.PathLike) -> Path:
+    """A profile name (``smoke``) or a path to a YAML file."""
+    p = Path(profile)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return PROFILES_DIR / f"{profile}.yaml"
+
+
+def load_profile(profile: str | os.PathLike) -> Config:
+    """Read and validate a profile; raise :class:`ConfigError` with one clear line on problems."""
+    path = profile_path(profile)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+        raise ConfigError(f"{path}: no such profile; known profiles: {known}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of sections")
+    data.setdefault("name", path.stem)
+    try:
+        cfg = _build(Config, data, "profile")
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {str(e).removeprefix('profile.')}") from None
+    _validate(cfg, str(path))
+    return cfg
+
+
+def with_data_source(cfg: Config, source: str | None) -> Config:
+    """The same configuration with another data source (the CLI's ``--data``)."""
+    if not source:
+        return cfg
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, source=str(source)))

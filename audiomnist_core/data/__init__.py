@@ -1,0 +1,20 @@
+"""Find, fetch, synthesise, read and verify a corpus in AudioMNIST's layout."""
+from .corpus import (
+    GENDERS,
+    META_NAME,
+    CorpusError,
+    Recording,
+    Speaker,
+    data_folder,
+    index_recordings,
+    read_metadata,
+    read_wav,
+)
+from .fetch import ensure_audiomnist, fetch
+from .synth import ensure_synthetic, synthesize
+from .verify import verify
+
+__all__ = [
+    "GENDERS", "META_NAME", "CorpusError", "Recording", "Speaker", "data_folder", "index_recordings",
+    "read_metadata", "read_wav", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
+]

@@ -1,0 +1,141 @@
+"""AudioMNIST's layout: ``data/NN/{digit}_{NN}_{rep}.wav`` and ``data/audioMNIST_meta.txt``.
+
+Reads the metadata (surviving the real file's quirks), indexes the recordings, and reads one
+wav with the checks the paper's pipeline relies on (mono, 16-bit PCM, non-empty).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import AudiomnistError
+
+META_NAME = "audioMNIST_meta.txt"
+FILENAME = re.compile(r"^(\d)_(\d{2})_(\d+)\.wav$")
+GENDERS = ("male", "female")  # label 0 = male, 1 = female, as in the original code
+
+
+class CorpusError(AudiomnistError):
+    """A problem with the corpus; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: int
+    gender: str  # "male" | "female"
+    age: int | None  # None where the file holds a placeholder or garbage
+    accent: str
+    native_speaker: str
+    origin: str
+    recording_room: str
+    recording_date: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    speaker: int
+    digit: int
+    rep: int
+
+
+def data_folder(root: str | Path) -> Path:
+    """The folder holding the speaker folders: ``root/data`` if it exists, else ``root``."""
+    root = Path(root)
+    return root / "data" if (root / "data").is_dir() else root
+
+
+def _age(value: object) -> int | None:
+    try:
+        age = int(str(value).strip())
+    except ValueError:
+        return None
+    return age if 0 < age < 120 else None  # speaker 45 of AudioMNIST has the placeholder "1234"
+
+
+def read_metadata(root: str | Path) -> dict[int, Speaker]:
+    """Speakers keyed by integer id, from ``audioMNIST_meta.txt`` under ``root``.
+
+    Tolerates an int or string ``age``, placeholder ages, varying ``recordingroom``
+    spellings and missing optional fields; a missing file, invalid JSON, a bad key or an
+    unknown gender raises :class:`CorpusError` naming the file.
+    """
+    path = data_folder(root) / META_NAME
+    if not path.is_file():
+        raise CorpusError(f"{path}: metadata file is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: metadata is not valid JSON ({e})") from None
+    if not isinstance(raw, dict) or not raw:
+        raise CorpusError(f"{path}: metadata must be a non-empty JSON object keyed by speaker id")
+    speakers = {}
+    for key, entry in raw.items():
+        if not re.fullmatch(r"\d{1,2}", str(key)) or not isinstance(entry, dict):
+            raise CorpusError(f"{path}: speaker entry {key!r} is not an id with an object of fields")
+        gender = str(entry.get("gender", "")).strip().lower()
+        if gender not in GENDERS:
+            raise CorpusError(f"{path}: speaker {key} has gender {entry.get('gender')!r}; expected 'male' or 'female'")
+        sid = int(key)
+        speakers[sid] = Speaker(
+            id=sid,
+            gender=gender,
+            age=_age(entry.get("age")),
+            accent=str(entry.get("accent", "")).strip(),
+            native_speaker=str(entry.get("native speaker", "")).strip(),
+            origin=str(entry.get("origin", "")).strip(),
+            recording_room=str(entry.get("recordingroom", "")).strip(),
+            recording_date=str(entry.get("recordingdate", "")).strip(),
+        )
+    return dict(sorted(speakers.items()))
+
+
+def index_recordings(root: str | Path) -> list[Recording]:
+    """Every ``NN/{digit}_{NN}_{rep}.wav`` under the corpus, sorted by (speaker, digit, rep).
+
+    Files whose name does not follow the layout, or whose speaker part disagrees with their
+    folder, are left out here; :func:`audiomnist_core.data.verify` reports them.
+    """
+    folder = data_folder(root)
+    recordings = []
+    for spk_dir in sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"\d{2}", p.name)):
+        for wav in spk_dir.glob("*.wav"):
+            m = FILENAME.match(wav.name)
+            if m and m.group(2) == spk_dir.name:
+                recordings.append(Recording(wav, int(m.group(2)), int(m.group(1)), int(m.group(3))))
+    recordings.sort(key=lambda r: (r.speaker, r.digit, r.rep))
+    return recordings
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a mono 16-bit PCM wav as float32 on the int16 scale (the original kept that scale).
+
+    Returns ``(samples, sample_rate)``, samples of shape ``(time,)``. Raises
+    :class:`CorpusError` naming the file for anything else: unreadable, empty, multi-channel,
+    or another sample format.
+    """
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile raises its own error types and RuntimeError
+        raise CorpusError(f"{path}: not a readable wav file ({str(e).splitlines()[0]})") from None
+    if info.format != "WAV":
+        raise CorpusError(f"{path}: not a wav file (format {info.format})")
+    if info.channels != 1:
+        raise CorpusError(f"{path}: has {info.channels} channels; mono is required")
+    if info.subtype != "PCM_16":
+        raise CorpusError(f"{path}: sample format {info.subtype}; 16-bit PCM (int16) is required")
+    if info.frames == 0:
+        raise CorpusError(f"{path}: is empty (0 samples)")
+    try:
+        samples, rate = sf.read(str(path), dtype="int16", always_2d=False)
+    except Exception as e:
+        raise CorpusError(f"{path}: truncated or corrupt wav ({str(e).splitlines()[0]})") from None
+    if samples.size == 0:
+        raise CorpusError(f"{path}: is empty (0 samples)")
+    return samples.astype(np.float32), int(rate)

@@ -1,0 +1,230 @@
+"""Section 2.2.1 of the paper: resample to 8 kHz, zero-pad to 8000 samples at a random
+offset, then either the AlexNet spectrogram (227 x 227, dB) or the AudioNet waveform input.
+
+The numerics are pure torch functions that work on batches on any device. The corpus is
+decoded and resampled once into a per-speaker cache keyed by the files and the parameters, so
+a change of either rebuilds only what it affects, and an interrupted build keeps the
+speakers already done.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import PreprocessConfig
+from .data import CorpusError, Recording, read_wav
+from .runs import atomic_path
+
+# STFT of the original code: scipy.signal.stft(x, 8000, nperseg=455, noverlap=420, window="hann")
+N_FFT = 455
+HOP = N_FFT - 420
+FREQ_BINS = 227  # rows 0..226 of 228 (the highest bin dropped)
+FIRST_FRAME = 2  # columns 2..228 of 230 (edge frames dropped)
+TIME_FRAMES = 227
+AMIN = 1e-5
+TOP_DB = 80.0
+PERCENTILE = 0.95  # AudioNet: divide by the 95th percentile of the signed signal ...
+PERCENTILE_EPS = 0.001  # ... plus this
+
+
+def resample_fft(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """FFT resampling as the original code did it (``librosa.resample(res_type="scipy")``,
+    i.e. ``scipy.signal.resample`` to ``ceil(T * new_sr / orig_sr)`` samples).
+
+    ``(..., T) -> (..., ceil(T * new_sr / orig_sr))``.
+    """
+    n_x = x.shape[-1]
+    num = math.ceil(n_x * new_sr / orig_sr)
+    if num == n_x:
+        return x
+    m = min(num, n_x)
+    spec = torch.fft.rfft(x)[..., : m // 2 + 1]
+    if m % 2 == 0:  # the unpaired bin at m // 2
+        spec = spec.clone()
+        spec[..., m // 2] *= 2.0 if num < n_x else 0.5
+    return torch.fft.irfft(spec * (num / n_x), n=num)
+
+
+def resample(x: torch.Tensor, orig_sr: int, new_sr: int, method: str = "fft") -> torch.Tensor:
+    """Resample ``(..., T)`` from ``orig_sr`` to ``new_sr`` Hz: ``"fft"`` (the original's) or
+    ``"sinc"`` (torchaudio's windowed-sinc interpolation)."""
+    if orig_sr == new_sr:
+        return x
+    if method == "fft":
+        return resample_fft(x, orig_sr, new_sr)
+    if method == "sinc":
+        import torchaudio.functional as AF
+
+        return AF.resample(x, orig_sr, new_sr)
+    raise ValueError(f"unknown resampler {method!r}; use 'fft' or 'sinc'")
+
+
+def offset(length: int, recording: Recording, seed: int, padded_length: int = 8000) -> int:
+    """Where a recording of ``length`` samples starts inside the zero-padding.
+
+    Uniform in ``[0, padded_length - length)`` as in the original code, seeded per
+    recording so it does not depend on the order in which recordings are read.
+    """
+    if length >= padded_length:
+        return 0
+    rng = np.random.default_rng([seed, recording.speaker, recording.digit, recording.rep])
+    return int(rng.integers(0, padded_length - length))
+
+
+def spectrogram(x: torch.Tensor) -> torch.Tensor:
+    """The AlexNet input: dB amplitude spectrogram of padded 8 kHz waveforms.
+
+    ``(..., 8000) -> (..., 227, 227)`` (frequency x time), values in ``[-80, 0]``: STFT with
+    a periodic Hann window of 455 samples and hop 35, zero boundary padding and scaling as
+    ``scipy.signal.stft``; magnitude; rows 0..226 and frames 2..228; dB relative to each
+    spectrogram's maximum with amin 1e-5 and top_db 80 (``librosa.amplitude_to_db``).
+    """
+    lead = x.shape[:-1]
+    x = x.reshape(-1, x.shape[-1])
+    half = N_FFT // 2
+    extra = (-(x.shape[-1] + 2 * half - N_FFT)) % HOP  # scipy's padded=True
+    x = F.pad(x, (half, half + extra))
+    window = torch.hann_window(N_FFT, periodic=True, dtype=x.dtype, device=x.device)
+    z = torch.stft(x, N_FFT, HOP, window=window, center=False, return_complex=True)
+    mag = z[:, :FREQ_BINS, FIRST_FRAME : FIRST_FRAME + TIME_FRAMES].abs() / window.sum()
+    db = 20.0 * torch.log10(mag.clamp_min(AMIN))
+    ref = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(AMIN)
+    db = db - 20.0 * torch.log10(ref)
+    db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - TOP_DB)
+    return db.reshape(*lead, FREQ_BINS, TIME_FRAMES)
+
+
+def percentile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """``numpy.percentile(x, 100 q, axis=-1)`` (linear interpolation), ``(..., T) -> (..., 1)``."""
+    s = x.sort(dim=-1).values
+    pos = q * (x.shape[-1] - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, x.shape[-1] - 1)
+    return s[..., lo : lo + 1] + (pos - lo) * (s[..., hi : hi + 1] - s[..., lo : lo + 1])
+
+
+def waveform_input(x: torch.Tensor) -> torch.Tensor:
+    """The AudioNet input: padded waveforms divided by (95th percentile + 0.001), as the
+    original code did (the paper says only "used directly"). ``(..., 8000) -> (..., 8000)``."""
+    return x / (percentile(x, PERCENTILE) + PERCENTILE_EPS)
+
+
+@dataclass
+class Signals:
+    """Padded 8 kHz waveforms of a corpus, int16 scale, with their labels.
+
+    ``waves`` is ``(N, length)`` float32; the other fields are ``(N,)`` int64 tensors.
+    ``lengths``/``offsets`` locate each recording inside its padding.
+    """
+
+    waves: torch.Tensor
+    speaker: torch.Tensor
+    digit: torch.Tensor
+    rep: torch.Tensor
+    gender: torch.Tensor  # 0 male, 1 female
+    lengths: torch.Tensor
+    offsets: torch.Tensor
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return self.waves.shape[0]
+
+    def select(self, mask: torch.Tensor) -> "Signals":
+        idx = torch.as_tensor(mask).nonzero().flatten() if torch.as_tensor(mask).dtype == torch.bool else torch.as_tensor(mask)
+        return Signals(
+            self.waves[idx], self.speaker[idx], self.digit[idx], self.rep[idx], self.gender[idx],
+            self.lengths[idx], self.offsets[idx], [self.paths[i] for i in idx.tolist()],
+        )
+
+    def labels(self, task: str) -> torch.Tensor:
+        return self.digit if task == "digits" else self.gender
+
+
+def _decode(recording: Recording, cfg: PreprocessConfig) -> np.ndarray:
+    samples, rate = read_wav(recording.path)
+    y = resample(torch.from_numpy(samples.astype(np.float64)), rate, cfg.sample_rate, cfg.resampler)
+    if y.shape[-1] > cfg.length:
+        raise CorpusError(
+            f"{recording.path}: {y.shape[-1]} samples at {cfg.sample_rate} Hz "
+            f"({y.shape[-1] / cfg.sample_rate:.3f} s) exceed the {cfg.length}-sample input; "
+            "trim the recording or raise preprocess.length in the profile"
+        )
+    return y.to(torch.float32).numpy()
+
+
+def _speaker_key(recordings: list[Recording], cfg: PreprocessConfig) -> str:
+    h = hashlib.sha256(json.dumps([cfg.sample_rate, cfg.length, cfg.resampler]).encode())
+    for r in recordings:
+        st = r.path.stat()
+        h.update(f"{r.path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def _load_speaker(recordings: list[Recording], cfg: PreprocessConfig, cache_dir: Path, workers: int) -> dict[str, np.ndarray]:
+    path = cache_dir / f"speaker{recordings[0].speaker:02d}-{_speaker_key(recordings, cfg)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return dict(z)
+        except (OSError, ValueError):
+            path.unlink()  # a damaged cache entry is rebuilt, not trusted
+    with ThreadPoolExecutor(workers) as pool:
+        clips = list(pool.map(lambda r: _decode(r, cfg), recordings))
+    entry = {
+        "samples": np.concatenate(clips),
+        "lengths": np.array([c.size for c in clips], dtype=np.int64),
+        "digit": np.array([r.digit for r in recordings], dtype=np.int64),
+        "rep": np.array([r.rep for r in recordings], dtype=np.int64),
+    }
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **entry)
+    return entry
+
+
+def load_signals(
+    recordings: list[Recording],
+    genders: dict[int, str],
+    cfg: PreprocessConfig,
+    cache_dir: str | Path,
+    *,
+    workers: int = 4,
+    progress: bool = True,
+) -> Signals:
+    """Decode, resample and pad ``recordings`` (cached per speaker under ``cache_dir``)."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    by_speaker: dict[int, list[Recording]] = {}
+    for r in recordings:
+        by_speaker.setdefault(r.speaker, []).append(r)
+    waves, meta = [], {k: [] for k in ("speaker", "digit", "rep", "gender", "lengths", "offsets")}
+    paths: list[str] = []
+    for spk, recs in tqdm(sorted(by_speaker.items()), desc="decoding + resampling", unit="speaker", disable=not progress):
+        if spk not in genders:
+            raise CorpusError(f"speaker {spk:02d}: has recordings but no entry in the metadata")
+        entry = _load_speaker(recs, cfg, cache_dir, workers)
+        starts = np.concatenate([[0], np.cumsum(entry["lengths"])[:-1]])
+        padded = np.zeros((len(recs), cfg.length), dtype=np.float32)
+        for i, (r, start, n) in enumerate(zip(recs, starts, entry["lengths"])):
+            off = offset(int(n), r, cfg.offset_seed, cfg.length)
+            padded[i, off : off + n] = entry["samples"][start : start + n]
+            meta["offsets"].append(off)
+        waves.append(padded)
+        meta["speaker"] += [spk] * len(recs)
+        meta["digit"] += entry["digit"].tolist()
+        meta["rep"] += entry["rep"].tolist()
+        meta["gender"] += [int(genders[spk] == "female")] * len(recs)
+        meta["lengths"] += entry["lengths"].tolist()
+        paths += [str(r.path) for r in recs]
+    if not waves:
+        raise CorpusError("no recordings to load")
+    return Signals(torch.from_numpy(np.concatenate(waves)), **{k: torch.tensor(v) for k, v in meta.items()}, paths=paths)
