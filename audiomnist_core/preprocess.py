@@ -228,3 +228,45 @@ def load_signals(
     if not waves:
         raise CorpusError("no recordings to load")
     return Signals(torch.from_numpy(np.concatenate(waves)), **{k: torch.tensor(v) for k, v in meta.items()}, paths=paths)
+
+
+def model_input(kind: str, waves: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """The network input of a batch of padded waveforms ``(B, 8000)``.
+
+    ``kind="spectrogram"``: ``(B, 1, 227, 227)``, the dB spectrogram minus ``mean`` (the
+    fold's training-set mean spectrogram, ``(227, 227)``) when given.
+    ``kind="waveform"``: ``(B, 1, 8000)``, the normalised waveform.
+    """
+    if kind == "spectrogram":
+        x = spectrogram(waves)
+        if mean is not None:
+            x = x - mean.to(x.device, x.dtype)
+        return x.unsqueeze(1)
+    if kind == "waveform":
+        return waveform_input(waves).unsqueeze(1)
+    raise ValueError(f"unknown input kind {kind!r}; use 'spectrogram' or 'waveform'")
+
+
+def mean_spectrogram(waves: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Element-wise mean dB spectrogram of ``(N, 8000)`` waveforms, ``(227, 227)``, in float64
+    accumulation so the result does not depend on the batch size."""
+    total = torch.zeros(FREQ_BINS, TIME_FRAMES, dtype=torch.float64, device=waves.device)
+    for start in range(0, waves.shape[0], batch_size):
+        total += spectrogram(waves[start : start + batch_size]).sum(0, dtype=torch.float64)
+    return (total / waves.shape[0]).to(torch.float32)
+
+
+def corpus_signals(run, *, progress: bool = True) -> Signals:
+    """Every recording of a run's corpus, decoded, resampled and padded per its profile.
+
+    The resampled clips are cached under ``runs/cache/<data>/``, shared by all profiles that
+    use the same corpus with the same resampling parameters.
+    """
+    from .data import index_recordings, read_metadata
+    from .runs import runs_dir
+
+    genders = {s: sp.gender for s, sp in read_metadata(run.corpus_root).items()}
+    recordings = index_recordings(run.corpus_root)
+    return load_signals(
+        recordings, genders, run.config.preprocess, runs_dir() / "cache" / run.data, progress=progress
+    )
