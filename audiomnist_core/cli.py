@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     except AudiomnistError as e:
         print(f"audiomnist: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # stdout closed early (`audiomnist ... | head`): not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("audiomnist: interrupted; finished artifacts are kept and the next run resumes", file=sys.stderr)
         return 130

@@ -5,8 +5,10 @@ wav with the checks the paper's pipeline relies on (mono, 16-bit PCM, non-empty)
 """
 from __future__ import annotations
 
+import io
 import json
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,24 @@ def index_recordings(root: str | Path) -> list[Recording]:
     return recordings
 
 
+def data_shortfall(data: bytes) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of a RIFF/WAVE ``data`` chunk cut short, else ``None``.
+
+    libsndfile silently reads what is there, so a truncated file would pass as a shorter
+    recording; the header's chunk size is the only witness.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if chunk == b"data":
+            present = len(data) - pos - 8
+            return (size, present) if present < size else None
+        pos += 8 + size + (size & 1)  # chunks are word-aligned
+    return None
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Read a mono 16-bit PCM wav as float32 on the int16 scale (the original kept that scale).
 
@@ -121,7 +141,13 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     try:
-        info = sf.info(str(path))
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot be read ({e.strerror})") from None
+    if not raw:
+        raise CorpusError(f"{path}: is empty (0 bytes)")
+    try:
+        info = sf.info(io.BytesIO(raw))
     except Exception as e:  # soundfile raises its own error types and RuntimeError
         raise CorpusError(f"{path}: not a readable wav file ({str(e).splitlines()[0]})") from None
     if info.format != "WAV":
@@ -130,12 +156,10 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise CorpusError(f"{path}: has {info.channels} channels; mono is required")
     if info.subtype != "PCM_16":
         raise CorpusError(f"{path}: sample format {info.subtype}; 16-bit PCM (int16) is required")
+    short = data_shortfall(raw)
+    if short:
+        raise CorpusError(f"{path}: truncated: the header declares {short[0]} bytes of samples, {short[1]} are present")
     if info.frames == 0:
         raise CorpusError(f"{path}: is empty (0 samples)")
-    try:
-        samples, rate = sf.read(str(path), dtype="int16", always_2d=False)
-    except Exception as e:
-        raise CorpusError(f"{path}: truncated or corrupt wav ({str(e).splitlines()[0]})") from None
-    if samples.size == 0:
-        raise CorpusError(f"{path}: is empty (0 samples)")
+    samples, rate = sf.read(io.BytesIO(raw), dtype="int16", always_2d=False)
     return samples.astype(np.float32), int(rate)
