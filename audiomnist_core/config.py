@@ -92,6 +92,10 @@ class PerturbConfig:
     male_scale: float = 1.5
     female_scale: float = 0.66
     seed: int = 0
+    # Zeroing curves for these model/task pairs (the paper did AudioNet only; AlexNet is ours).
+    zeroing_runs: tuple[str, ...] = ("audionet/digits", "audionet/gender", "alexnet/digits", "alexnet/gender")
+    max_per_fold: int | None = None  # a seeded subset of each test set (smoke/quick); None: all
+    batch_size: int = 100
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,12 @@ def _validate(cfg: Config, where: str) -> None:
         raise bad("perturb.fractions", "must lie in [0, 1]")
     if p.male_scale <= 0 or p.female_scale <= 0:
         raise bad("perturb", "male_scale and female_scale must be positive")
+    for run in p.zeroing_runs:
+        model, _, task = run.partition("/")
+        if model not in MODELS or task not in TASKS:
+            raise bad("perturb.zeroing_runs", f"has {run!r}; use model/task with model in {MODELS} and task in {TASKS}")
+    if p.random_draws < 1 or p.batch_size < 1 or (p.max_per_fold is not None and p.max_per_fold < 1):
+        raise bad("perturb", "random_draws, batch_size and max_per_fold must be >= 1")
 
 
 def profile_path(profile: str | os.PathLike) -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -47,11 +48,31 @@ def resample_fft(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     if num == n_x:
         return x
     m = min(num, n_x)
-    spec = torch.fft.rfft(x)[..., : m // 2 + 1]
+    spec = _rfft(x)[..., : m // 2 + 1]
     if m % 2 == 0:  # the unpaired bin at m // 2
         spec = spec.clone()
         spec[..., m // 2] *= 2.0 if num < n_x else 0.5
-    return torch.fft.irfft(spec * (num / n_x), n=num)
+    return _irfft(spec * (num / n_x), num)
+
+
+def _on_scipy(x: torch.Tensor) -> bool:
+    # scipy's pocketfft is about twice as fast as torch's CPU FFT for the lengths here (455,
+    # and the recordings' arbitrary lengths); it serves CPU tensors that need no gradient.
+    return x.device.type == "cpu" and not x.requires_grad
+
+
+def _rfft(x: torch.Tensor) -> torch.Tensor:
+    """``torch.fft.rfft`` over the last axis."""
+    if _on_scipy(x):
+        return torch.from_numpy(scipy.fft.rfft(x.numpy(), workers=torch.get_num_threads()))
+    return torch.fft.rfft(x)
+
+
+def _irfft(z: torch.Tensor, n: int) -> torch.Tensor:
+    """``torch.fft.irfft(z, n)`` over the last axis."""
+    if _on_scipy(z):
+        return torch.from_numpy(scipy.fft.irfft(z.resolve_conj().numpy(), n, workers=torch.get_num_threads()))
+    return torch.fft.irfft(z, n=n)
 
 
 def resample(x: torch.Tensor, orig_sr: int, new_sr: int, method: str = "fft") -> torch.Tensor:
@@ -80,26 +101,67 @@ def offset(length: int, recording: Recording, seed: int, padded_length: int = 80
     return int(rng.integers(0, padded_length - length))
 
 
-def spectrogram(x: torch.Tensor) -> torch.Tensor:
-    """The AlexNet input: dB amplitude spectrogram of padded 8 kHz waveforms.
+def _frames(x: torch.Tensor) -> torch.Tensor:
+    """The kept STFT frames 2..228 of ``(B, T)`` waveforms, as a view ``(B, 227, 455)``.
 
-    ``(..., 8000) -> (..., 227, 227)`` (frequency x time), values in ``[-80, 0]``: STFT with
-    a periodic Hann window of 455 samples and hop 35, zero boundary padding and scaling as
-    ``scipy.signal.stft``; magnitude; rows 0..226 and frames 2..228; dB relative to each
-    spectrogram's maximum with amin 1e-5 and top_db 80 (``librosa.amplitude_to_db``).
+    ``scipy.signal.stft`` pads ``N_FFT // 2`` zeros at both ends (boundary="zeros"); the
+    extra zeros it appends to fill the last hop only reach frame 229, which is dropped.
+    """
+    half = N_FFT // 2
+    return F.pad(x, (half, half)).unfold(-1, N_FFT, HOP)[:, FIRST_FRAME : FIRST_FRAME + TIME_FRAMES]
+
+
+def _active_frames(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T) -> (B, 227)`` bool: which kept frames hold a non-zero sample."""
+    half = N_FFT // 2
+    count = F.pad((x != 0).to(torch.int32), (half + 1, half)).cumsum(-1)  # non-zeros before each index
+    starts = torch.arange(FIRST_FRAME, FIRST_FRAME + TIME_FRAMES, device=x.device) * HOP
+    return count[:, starts + N_FFT] > count[:, starts]
+
+
+def _power(frames: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Unscaled power ``|rfft(frame * window)|^2`` of rows 0..226: ``(S, 455) -> (S, 227)``."""
+    z = torch.view_as_real(_rfft(frames * window)[:, :FREQ_BINS])
+    return z[..., 0].square().addcmul_(z[..., 1], z[..., 1])
+
+
+def magnitude(x: torch.Tensor) -> torch.Tensor:
+    """Cropped STFT magnitude of padded 8 kHz waveforms, before dB: ``(..., 8000) -> (..., 227, 227)``.
+
+    STFT with a periodic Hann window of 455 samples and hop 35, zero boundary padding and
+    scaling as ``scipy.signal.stft``; magnitude; rows 0..226 and frames 2..228.
     """
     lead = x.shape[:-1]
     x = x.reshape(-1, x.shape[-1])
-    half = N_FFT // 2
-    extra = (-(x.shape[-1] + 2 * half - N_FFT)) % HOP  # scipy's padded=True
-    x = F.pad(x, (half, half + extra))
     window = torch.hann_window(N_FFT, periodic=True, dtype=x.dtype, device=x.device)
-    z = torch.stft(x, N_FFT, HOP, window=window, center=False, return_complex=True)
-    mag = z[:, :FREQ_BINS, FIRST_FRAME : FIRST_FRAME + TIME_FRAMES].abs() / window.sum()
-    db = 20.0 * torch.log10(mag.clamp_min(AMIN))
-    ref = mag.amax(dim=(-2, -1), keepdim=True).clamp_min(AMIN)
-    db = db - 20.0 * torch.log10(ref)
-    db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - TOP_DB)
+    power = _power(_frames(x).reshape(-1, N_FFT), window)
+    mag = power.sqrt_().reshape(x.shape[0], TIME_FRAMES, FREQ_BINS).transpose(-1, -2) / window.sum()
+    return mag.reshape(*lead, FREQ_BINS, TIME_FRAMES)
+
+
+def spectrogram(x: torch.Tensor) -> torch.Tensor:
+    """The AlexNet input: dB amplitude spectrogram of padded 8 kHz waveforms.
+
+    ``(..., 8000) -> (..., 227, 227)`` (frequency x time), values in ``[-80, 0]``: the
+    :func:`magnitude` in dB relative to each spectrogram's maximum with amin 1e-5 and top_db
+    80, computed on the power as ``librosa.amplitude_to_db`` does.
+
+    Frames that lie wholly in the zero padding have zero power, so only the others are
+    transformed (half of them for a typical recording); the zero ones get the floor value
+    the full computation would give them.
+    """
+    lead = x.shape[:-1]
+    x = x.reshape(-1, x.shape[-1])
+    window = torch.hann_window(N_FFT, periodic=True, dtype=x.dtype, device=x.device)
+    b, t = _active_frames(x).nonzero(as_tuple=True)
+    power = _power(_frames(x)[b, t], window)  # (S, 227)
+    floor = (AMIN * window.sum()) ** 2  # amin on the scaled magnitude = this on the unscaled power
+    ref = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device).scatter_reduce_(0, b, power.amax(-1), "amax")
+    ref_db = 10.0 * torch.log10(torch.maximum(ref, floor))
+    # The maximum is 0 dB, so librosa's floor (maximum - top_db) is -top_db.
+    silent = (10.0 * torch.log10(floor) - ref_db).clamp_min_(-TOP_DB)
+    db = silent[:, None, None].expand(-1, FREQ_BINS, TIME_FRAMES).contiguous()
+    db[b, :, t] = power.clamp_min_(floor).log10_().mul_(10.0).sub_(ref_db[b, None]).clamp_min_(-TOP_DB)
     return db.reshape(*lead, FREQ_BINS, TIME_FRAMES)
 
 
@@ -151,7 +213,8 @@ class Signals:
 
 def _decode(recording: Recording, cfg: PreprocessConfig) -> np.ndarray:
     samples, rate = read_wav(recording.path)
-    y = resample(torch.from_numpy(samples.astype(np.float64)), rate, cfg.sample_rate, cfg.resampler)
+    # float32 as the original (librosa.resample of float32 samples)
+    y = resample(torch.from_numpy(samples), rate, cfg.sample_rate, cfg.resampler)
     if y.shape[-1] > cfg.length:
         raise CorpusError(
             f"{recording.path}: {y.shape[-1]} samples at {cfg.sample_rate} Hz "

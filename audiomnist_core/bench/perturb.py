@@ -1,0 +1,81 @@
+"""Benchmark: the cost of a whole zeroing curve (Fig. 3) relative to one plain evaluation.
+
+``perturbation_curve_cost`` = time of :func:`perturb.perturbation_curve` for one fold
+(three strategies, every fraction of the quick profile's grid, its random draws, LRP
+relevance included) / time of one plain evaluation (:func:`train.predict`) of the same test
+set. Each fraction is one forward pass per strategy (and per random draw), so the goal is
+below ``2 x n_fractions x 3``. An untrained AudioNet and 100 synthetic padded waveforms (one
+batch) keep it short: the cost does not depend on the weights, nor the ranking work on what
+the samples say. The plain evaluation is timed before and after the curve, so that a
+machine busy with other work in one phase biases the ratio less.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+N_SAMPLES = 100
+BATCH = 100
+
+
+def _waves(n: int, seed: int) -> torch.Tensor:
+    """Noise bursts of 0.3 to 0.9 s at random offsets inside 1 s of zero padding, int16 scale."""
+    g = torch.Generator().manual_seed(seed)
+    waves = torch.zeros(n, 8000)
+    sizes = torch.randint(2400, 7200, (n,), generator=g)
+    for i, size in enumerate(sizes.tolist()):
+        start = int(torch.randint(0, 8000 - size, (1,), generator=g))
+        waves[i, start : start + size] = 3000 * torch.randn(size, generator=g)
+    return waves
+
+
+def run(log=print) -> dict[str, float]:
+    from .. import explain, perturb, train
+    from ..config import load_profile
+    from ..models import build
+
+    cfg = load_profile("quick").perturb
+    with torch.random.fork_rng():  # the untrained weights, without touching the caller's RNG
+        torch.manual_seed(0)
+        model = build("audionet", "digits").eval()
+    waves = _waves(N_SAMPLES, seed=1)
+    labels = torch.randint(0, 10, (N_SAMPLES,), generator=torch.Generator().manual_seed(2))
+    composite = explain.default_composite("audionet")
+
+    def lrp(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return explain.relevance(model, inputs, targets, composite, batch_size=BATCH)
+
+    def plain() -> None:
+        train.predict(model, "audionet", waves, batch_size=BATCH, device="cpu")
+
+    def curve() -> None:
+        perturb.perturbation_curve(
+            model, "audionet", waves, labels, cfg.fractions, perturb.STRATEGIES, lrp,
+            torch.Generator().manual_seed(0), cfg.random_draws, batch_size=BATCH,
+        )
+
+    def timed(f) -> float:
+        t = time.perf_counter()
+        f()
+        return time.perf_counter() - t
+
+    plain()  # warm-up: first-call allocations do not belong to either side
+    plain_times = [timed(plain) for _ in range(3)]
+    curve_time = timed(curve)
+    plain_times += [timed(plain) for _ in range(3)]
+    plain_time = statistics.median(plain_times)
+    n = len(cfg.fractions)
+    ratio = curve_time / plain_time
+    log(f"perturbation curve: {curve_time:.2f} s for {N_SAMPLES} samples, {n} fractions, "
+        f"{cfg.random_draws} random draws; plain evaluation {plain_time:.3f} s; "
+        f"ratio {ratio:.1f} (goal < {2 * n * 3})")
+    return {
+        "perturbation_curve_cost": ratio,
+        "perturbation_curve_goal": float(2 * n * 3),
+        "perturbation_fractions": float(n),
+        "perturbation_random_draws": float(cfg.random_draws),
+        "perturbation_curve_seconds": curve_time,
+        "perturbation_plain_eval_seconds": plain_time,
+    }

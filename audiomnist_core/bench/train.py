@@ -1,0 +1,112 @@
+"""Benchmark: how close training runs to the bare speed of the network.
+
+``train_efficiency_<model>`` = training samples/s through our whole pipeline
+(:meth:`train.Trainer.step`: batch sampling from the padded waveforms in memory, the input
+features computed on the device, forward, loss, backward, clipping where the paper's schedule
+clips, the SGD step, the running metrics, the dropout reseeding) divided by the samples/s of
+a bare forward + backward + SGD step of the same network on a random tensor of the input
+shape, same batch, same device, measured in the same process with the two interleaved. The
+goal is at least 0.9. The absolute samples/s of both are reported too.
+
+Batch 100 (the paper's) on an accelerator, 32 on the CPU to keep the benchmark short. The
+numbers do not depend on what the recordings say, so random noise stands in for them.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _timed(fn, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _waves(n: int, seed: int) -> torch.Tensor:
+    """Noise bursts of 0.3 to 0.9 s at random offsets inside 1 s of zero padding, int16 scale,
+    like the padded recordings."""
+    g = torch.Generator().manual_seed(seed)
+    waves = torch.zeros(n, 8000)
+    for i, size in enumerate(torch.randint(2400, 7200, (n,), generator=g).tolist()):
+        start = int(torch.randint(0, 8000 - size, (1,), generator=g))
+        waves[i, start : start + size] = 3000 * torch.randn(size, generator=g)
+    return waves
+
+
+def efficiency(model_name: str, device: torch.device, batch_size: int, steps: int, repeats: int, log=print) -> dict[str, float]:
+    """Pipeline and bare samples/s of one model, and their ratio: ``repeats`` interleaved
+    pairs of ``steps`` steps each; the fastest of each side counts (the least disturbed by
+    other work on the machine)."""
+    import dataclasses
+
+    from ..config import load_profile
+    from ..models import INPUTS
+    from ..preprocess import mean_spectrogram
+    from ..train import Trainer, rng_scope
+
+    paper = load_profile("paper").train
+    config = dataclasses.replace(paper, batch_size=batch_size, bf16=False, channels_last=False)
+    schedule = paper.schedules[f"{model_name}/digits"]
+    waves = _waves(4 * batch_size, seed=0)
+    labels = torch.randint(0, 10, (waves.shape[0],), generator=torch.Generator().manual_seed(1))
+    mean = mean_spectrogram(waves) if INPUTS[model_name] == "spectrogram" else None
+    trainer = Trainer(model_name, "digits", schedule, config, waves, labels, mean=mean, device=device)
+
+    net, optimizer = trainer.net, trainer.optimizer
+    x = trainer.inputs(trainer.waves[:batch_size]).detach().clone()  # same shape, fixed tensor
+    y = trainer.labels[:batch_size]
+
+    def pipeline() -> None:
+        for _ in range(steps):
+            trainer.step()
+
+    def bare() -> None:
+        for _ in range(steps):
+            loss = F.cross_entropy(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    with rng_scope(device):
+        trainer.step()  # warm-up of both: first-call allocations and kernel choices count for neither
+        bare()
+        t_pipe, t_bare = [], []
+        for _ in range(repeats):
+            t_pipe.append(_timed(pipeline, device))
+            t_bare.append(_timed(bare, device))
+    pipe = steps * batch_size / min(t_pipe)
+    raw = steps * batch_size / min(t_bare)
+    log(f"train {model_name}: pipeline {pipe:.1f} samples/s, bare {raw:.1f} samples/s, "
+        f"efficiency {pipe / raw:.3f} (batch {batch_size}, {steps} steps x {repeats}, {device})")
+    return {
+        f"train_efficiency_{model_name}": pipe / raw,
+        f"train_samples_per_s_{model_name}": pipe,
+        f"bare_samples_per_s_{model_name}": raw,
+    }
+
+
+def run(log=print) -> dict[str, float]:
+    from ..models import MODELS
+    from ..train import resolve_device
+
+    device = resolve_device("auto")
+    # One step per repeat on the CPU (about a second each), many more on an accelerator.
+    batch_size, steps, repeats = (32, 1, 8) if device.type == "cpu" else (100, 20, 5)
+    out: dict[str, float] = {}
+    for model_name in MODELS:
+        out.update(efficiency(model_name, device, batch_size, steps, repeats, log))
+    out["train_bench_batch_size"] = float(batch_size)
+    return out

@@ -1,0 +1,402 @@
+"""The trainer: schedule, sampling, exact resume (also after kill -9), checkpoints, bad
+input, Table 1, and the CLI end to end on the smoke profile.
+
+Training runs use a tiny profile (a few iterations of batch 8 on the smoke corpus) except the
+CLI test, which trains the whole smoke profile once.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiomnist_core import cli, train
+from audiomnist_core.config import Schedule
+from audiomnist_core.errors import AudiomnistError
+from audiomnist_core.runs import open_run, save_json
+
+TINY = """
+data: {{source: synthetic, synth_speakers: 10, synth_reps: 3, synth_seed: 0}}
+train:
+  runs: [alexnet/digits, audionet/gender]
+  folds: {folds}
+  batch_size: 8
+  eval_every: 2
+  checkpoint_every: 2
+  select: {select}
+  max_train_per_fold: 40
+  max_eval_per_fold: 20
+  schedules:
+    alexnet/digits:  {{learning_rate: {lr}, lr_step: 3, iterations: {iterations}, clip_norm: 5}}
+    audionet/gender: {{learning_rate: 0.0001, lr_step: 3, iterations: {iterations}, clip_norm: null}}
+"""
+
+
+def tiny_profile(folder: Path, name: str = "tiny", *, iterations: int = 6, select: str = "final",
+                 folds: str = "[0]", lr: float = 0.001) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The smoke corpus, synthesised once for this module."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, data_dir):
+    monkeypatch.setenv("AUDIOMNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def _runs(tmp_path: Path, name: str, monkeypatch) -> None:
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / name))
+
+
+def _states(run, model: str, task: str) -> dict:
+    folder = train.run_dir(run, model, task, 0)
+    return {name: torch.load(folder / name, weights_only=True) for name in (train.CHECKPOINT, train.MODEL)}
+
+
+def _assert_identical(a: dict, b: dict) -> None:
+    for name in (train.CHECKPOINT, train.MODEL):
+        assert a[name]["model"].keys() == b[name]["model"].keys()
+        for key in a[name]["model"]:
+            assert torch.equal(a[name]["model"][key], b[name]["model"][key]), (name, key)
+    momentum_a = a[train.CHECKPOINT]["optimizer"]["state"]
+    momentum_b = b[train.CHECKPOINT]["optimizer"]["state"]
+    assert all(torch.equal(momentum_a[i]["momentum_buffer"], momentum_b[i]["momentum_buffer"]) for i in momentum_a)
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]  # noqa: E731
+    assert strip(a[train.CHECKPOINT]["metrics"]) == strip(b[train.CHECKPOINT]["metrics"])
+
+
+def _interrupt_at(monkeypatch, iteration: int) -> None:
+    """Make the trainer stop as by Ctrl-C when it is about to run ``iteration``."""
+    step = train.Trainer.step
+
+    def interrupted(self):
+        if self.iteration == iteration:
+            raise KeyboardInterrupt
+        step(self)
+
+    monkeypatch.setattr(train.Trainer, "step", interrupted)
+
+
+# --- pure parts ---------------------------------------------------------------------------
+
+def test_step_schedule_counts_iterations():
+    s = Schedule(learning_rate=0.001, lr_step=2500, iterations=10_000)
+    assert [train.learning_rate(s, it) for it in (0, 2499, 2500, 4999, 5000, 9999)] == [
+        0.001, 0.001, 0.0005, 0.0005, 0.00025, 0.000125
+    ]
+    assert train.learning_rate(Schedule(0.1, 10, 100, lr_gamma=0.1), 25) == pytest.approx(0.001)
+
+
+def test_subsample_is_balanced_seeded_and_sorted():
+    strata = torch.tensor([0] * 50 + [1] * 30 + [2] * 20 + [3] * 5)
+    idx = train.subsample(strata, 41, seed=3)
+    assert idx.shape == (41,) and idx.unique().numel() == 41 and torch.equal(idx, idx.sort().values)
+    counts = torch.bincount(strata[idx], minlength=4).tolist()
+    assert counts[3] == 5 and max(counts[:3]) - min(counts[:3]) <= 1  # 5 + 12 + 12 + 12 (one gets 12, the rest)
+    assert torch.equal(idx, train.subsample(strata, 41, seed=3))
+    assert not torch.equal(idx, train.subsample(strata, 41, seed=4))
+    assert torch.equal(train.subsample(strata, None, seed=0), torch.arange(105))
+    assert torch.equal(train.subsample(strata, 500, seed=0), torch.arange(105))
+
+
+def test_epoch_sampler_permutes_each_epoch_and_resumes():
+    a = train.EpochSampler(10, 4, seed=0, device=torch.device("cpu"))
+    first = [a.next() for _ in range(2)]  # one epoch: 2 full batches, 2 indices dropped
+    assert torch.cat(first).unique().numel() == 8
+    state = a.state_dict()
+    later = [a.next().clone() for _ in range(5)]
+    b = train.EpochSampler(10, 4, seed=99, device=torch.device("cpu"))
+    b.load_state_dict(state)
+    assert all(torch.equal(x, b.next()) for x in later)
+    assert train.EpochSampler(3, 8, seed=0, device=torch.device("cpu")).next().numel() == 3
+
+
+def test_resolve_device():
+    auto = train.resolve_device("auto")
+    assert auto.type in ("cuda", "mps", "cpu")
+    assert train.resolve_device(None) == auto
+    assert train.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(AudiomnistError, match="banana"):
+        train.resolve_device("banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(AudiomnistError, match="no such CUDA device"):
+            train.resolve_device("cuda:3")
+
+
+def test_confusion_rows_are_true_classes():
+    m = train.confusion(torch.tensor([0, 0, 1, 1, 1]), torch.tensor([0, 1, 1, 1, 0]), 2)
+    assert m.tolist() == [[1, 1], [1, 2]]
+
+
+# --- fold data ----------------------------------------------------------------------------
+
+def test_fold_data_is_speaker_disjoint_and_subsampled(env):
+    run = open_run(str(tiny_profile(env)), "synthetic")
+    d = train.fold_data(run, "digits", 0)
+    speakers = [set(p.speaker.tolist()) for p in (d.train, d.validation, d.test)]
+    assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
+    assert (len(d.train), len(d.validation), len(d.test)) == (40, 20, 20)
+    assert torch.bincount(d.train.digit, minlength=10).min() >= 3  # balanced over classes
+    assert d.mean.shape == (227, 227) and d.mean.max() <= 0 and d.mean.min() >= -80
+    assert train.fold_data(run, "digits", 0) is d  # kept in memory, mean included
+    with pytest.raises(AudiomnistError, match="fold 5 is out of range.*0..4"):
+        train.fold_data(run, "digits", 5)
+    with pytest.raises(AudiomnistError, match="fold 4 is out of range.*0..3"):
+        train.fold_data(run, "gender", 4)
+
+
+def test_profile_fold_out_of_range(env):
+    run = open_run(str(tiny_profile(env, folds="[0, 4]")), "synthetic")
+    assert train.folds_of(run, "digits") == [0, 4]
+    with pytest.raises(AudiomnistError, match="train.folds has fold 4.*gender"):
+        train.folds_of(run, "gender")
+
+
+# --- training, resuming, checkpoints ------------------------------------------------------
+
+@pytest.mark.parametrize("model, task", [("alexnet", "digits"), ("audionet", "gender")])
+def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, task):
+    profile = str(tiny_profile(env))
+    _runs(env, "straight", monkeypatch)
+    straight = open_run(profile, "synthetic")
+    train.train_profile(straight, model, task, 0, "cpu", progress=False)
+
+    _runs(env, "resumed", monkeypatch)
+    resumed = open_run(profile, "synthetic")
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 3)  # checkpoint at 2, iteration 3 done and lost
+        with pytest.raises(KeyboardInterrupt):
+            train.train_profile(resumed, model, task, 0, "cpu", progress=False)
+    folder = train.run_dir(resumed, model, task, 0)
+    assert torch.load(folder / train.CHECKPOINT, weights_only=True)["iteration"] == 2
+    assert not (folder / train.RESULT).exists()
+    log = []
+    train.train_profile(resumed, model, task, 0, "cpu", progress=False, log=log.append)
+    assert any("resuming at iteration 2" in line for line in log)
+    _assert_identical(_states(straight, model, task), _states(resumed, model, task))
+    lines = (folder / train.METRICS_LINES).read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [2, 4, 6]
+
+
+def test_kill_9_then_resume_gives_identical_weights(env, monkeypatch):
+    profile = str(tiny_profile(env, "long", iterations=16))
+    _runs(env, "straight", monkeypatch)
+    straight = open_run(profile, "synthetic")
+    train.train_profile(straight, "alexnet", "digits", 0, "cpu", progress=False)
+
+    _runs(env, "killed", monkeypatch)
+    killed = open_run(profile, "synthetic")
+    folder = train.run_dir(killed, "alexnet", "digits", 0)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "audiomnist_core.cli", "train", "--profile", profile, "--data", "synthetic",
+         "--model", "alexnet", "--task", "digits", "--fold", "0", "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / train.CHECKPOINT).exists():
+            assert child.poll() is None and time.monotonic() < deadline, "the child ended before its first checkpoint"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert not (folder / train.RESULT).exists(), "the child finished before it was killed"
+    train.train_profile(killed, "alexnet", "digits", 0, "cpu", progress=False, log=lambda _: None)
+    _assert_identical(_states(straight, "alexnet", "digits"), _states(killed, "alexnet", "digits"))
+    assert not list(folder.glob(".*.part"))
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_previous(env, monkeypatch):
+    profile = str(tiny_profile(env))
+    _runs(env, "straight", monkeypatch)
+    straight = open_run(profile, "synthetic")
+    train.train_profile(straight, "audionet", "gender", 0, "cpu", progress=False)
+
+    _runs(env, "damaged", monkeypatch)
+    damaged = open_run(profile, "synthetic")
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 5)  # checkpoints at 2 (previous) and 4 (newest)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False)
+    folder = train.run_dir(damaged, "audionet", "gender", 0)
+    newest = folder / train.CHECKPOINT
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # half-written
+    log = []
+    train.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False, log=log.append)
+    assert any(str(newest) in line and "corrupt" in line for line in log)
+    assert any("resuming at iteration 2" in line for line in log)
+    _assert_identical(_states(straight, "audionet", "gender"), _states(damaged, "audionet", "gender"))
+
+
+def test_corrupt_only_checkpoint_is_one_clear_error(env, monkeypatch, capsys):
+    profile = str(tiny_profile(env))
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_profile(open_run(profile, "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
+    folder = train.run_dir(open_run(profile, "synthetic"), "alexnet", "digits", 0)
+    (folder / train.CHECKPOINT).write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    rc = cli.main(["train", "--profile", profile, "--data", "synthetic", "--model", "alexnet", "--task", "digits"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert len(err) == 1 and str(folder / train.CHECKPOINT) in err[0] and "delete it" in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_checkpoint_and_model_files_hold_only_plain_data(env):
+    run = open_run(str(tiny_profile(env, select="best_val")), "synthetic")
+    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    folder = train.run_dir(run, "alexnet", "digits", 0)
+    ckpt = torch.load(folder / train.CHECKPOINT, weights_only=True)
+    assert {"model", "optimizer", "sampler", "iteration", "metrics", "best", "key"} <= set(ckpt)
+    assert ckpt["iteration"] == 6 and isinstance(ckpt["sampler"]["generator"], torch.Tensor)
+    model = torch.load(folder / train.MODEL, weights_only=True)
+    assert model["mean"].shape == (227, 227)  # the spectrogram model's training mean travels with it
+    result = json.loads((folder / train.RESULT).read_text())
+    best = max(result["validation"], key=lambda r: r["val_accuracy"])  # the first of equal maxima
+    assert result["select"] == "best_val" and result["tested_iteration"] == best["iteration"]
+    assert torch.equal(model["model"]["classifier.1.weight"], ckpt["best"]["model"]["classifier.1.weight"])
+    assert not (folder / train.PREVIOUS).exists()
+
+
+def test_load_model_predict_and_logits(env):
+    run = open_run(str(tiny_profile(env)), "synthetic")
+    net = train.load_model(run, "audionet", "gender", 0, log=lambda _: None)  # trains it first
+    assert not net.training
+    test = train.fold_data(run, "gender", 0).test
+    out = train.logits(net, "audionet", test, batch_size=7)
+    assert out.shape == (len(test), 2)
+    assert torch.allclose(out, train.logits(net, "audionet", test.waves, batch_size=100), atol=1e-4, rtol=1e-4)
+    assert torch.equal(train.predict(net, "audionet", test, batch_size=7), out.argmax(1))
+    result = json.loads((train.run_dir(run, "audionet", "gender", 0) / train.RESULT).read_text())
+    accuracy = 100.0 * (out.argmax(1) == test.gender).float().mean().item()
+    assert result["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert sum(map(sum, result["confusion"])) == result["n_test"] == len(test)
+
+
+def test_missing_or_corrupt_model_file(env):
+    run = open_run(str(tiny_profile(env)), "synthetic")
+    with pytest.raises(AudiomnistError, match="no finished training.*audiomnist train"):
+        train.load_model(run, "alexnet", "digits", 0, train=False)
+    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    path = train.run_dir(run, "alexnet", "digits", 0) / train.MODEL
+    path.write_bytes(b"garbage")
+    with pytest.raises(AudiomnistError, match=f"{path}: corrupt model file.*delete"):
+        train.load_model(run, "alexnet", "digits", 0)
+    path.unlink()
+    with pytest.raises(AudiomnistError, match=f"{path}: missing"):
+        train.load_model(run, "alexnet", "digits", 0)
+
+
+def test_changed_profile_leaves_finished_run_untouched(env):
+    path = tiny_profile(env)
+    run = open_run(str(path), "synthetic")
+    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    result = train.run_dir(run, "alexnet", "digits", 0) / train.RESULT
+    before = result.read_text()
+    tiny_profile(env, lr=0.01)
+    with pytest.raises(AudiomnistError, match="another configuration.*delete the folder"):
+        train.train_profile(open_run(str(path), "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
+    assert result.read_text() == before
+
+
+def test_table1_sample_std_over_finished_folds(env):
+    run = open_run(str(tiny_profile(env, folds="[0, 1, 2, 3]")), "synthetic")
+    for fold, accuracy in zip((0, 1, 3), (90.0, 92.0, 97.0)):  # fold 2 unfinished
+        folder = train.run_dir(run, "alexnet", "digits", fold)
+        save_json(folder / train.RESULT, {"model": "alexnet", "task": "digits", "fold": fold, "test_accuracy": accuracy,
+                                          "key": train.run_key(run, "alexnet", "digits")})
+        (folder / train.MODEL).write_bytes(b"")
+    rows = train.table1(run)
+    assert len(rows) == 1  # audionet/gender has no finished fold
+    row = rows[0]
+    assert set(row) == {"model", "task", "data", "profile", "folds", "accuracy", "mean", "std", "paper_mean", "paper_std"}
+    assert row["folds"] == [0, 1, 3] and row["accuracy"] == [90.0, 92.0, 97.0]
+    assert row["mean"] == pytest.approx(93.0)
+    assert row["std"] == pytest.approx(((9 + 1 + 16) / 2) ** 0.5)  # sample std, ddof = 1
+    assert (row["paper_mean"], row["paper_std"]) == (95.82, 1.49)
+    text = train.format_table1(rows)
+    assert "93.00 ± 3.61" in text and "95.82 ± 1.49" in text and "-2.82" in text
+    assert "| alexnet | spectrogram | digits | 3 |" in train.format_table1(rows, markdown=True)
+
+
+# --- bad input through the CLI ------------------------------------------------------------
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_fold_out_of_range(env, capsys):
+    rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", "synthetic", "--model", "alexnet", "--task", "digits", "--fold", "7")
+    assert rc == 1 and "fold 7 is out of range" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_unknown_profile_key(env, capsys):
+    path = env / "bad.yaml"
+    path.write_text("train:\n  bogus: 1\n")
+    rc, _, err = _cli(capsys, "train", "--profile", str(path), "--data", "synthetic")
+    assert rc == 1 and str(path) in err and "unknown key 'bogus'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_task_the_corpus_cannot_support(env, capsys):
+    from audiomnist_core.data import synthesize
+
+    root = env / "six"
+    synthesize(root, speakers=6, reps=1, seed=0, progress=False)  # 3 female + 3 male speakers
+    rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", str(root), "--model", "audionet", "--task", "gender")
+    assert rc == 1 and "at least 4 female and 4 male" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_no_schedule_for_the_run(env, capsys):
+    rc, _, err = _cli(capsys, "train", "--profile", str(tiny_profile(env)), "--data", "synthetic", "--model", "audionet", "--task", "digits")
+    assert rc == 1 and "no entry for 'audionet/digits'" in err
+
+
+# --- the smoke profile end to end ---------------------------------------------------------
+
+def test_cli_smoke_profile_trains_then_table1(env, capsys):
+    rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", "synthetic")
+    assert rc == 0, err
+    run = open_run("smoke", "synthetic")
+    pairs = [("alexnet", "digits"), ("alexnet", "gender"), ("audionet", "digits"), ("audionet", "gender")]
+    for model, task in pairs:
+        folder = train.run_dir(run, model, task, 0)
+        result = json.loads((folder / train.RESULT).read_text())
+        assert 0.0 <= result["test_accuracy"] <= 100.0
+        assert len(result["confusion"]) == len(result["classes"]) == (10 if task == "digits" else 2)
+        assert result["stamp"]["profile"] == "smoke" and result["stamp"]["data"] == "synthetic"
+        iterations, every = run.config.train.schedules[f"{model}/{task}"].iterations, run.config.train.eval_every
+        assert len((folder / train.METRICS_LINES).read_text().splitlines()) == len(range(every, iterations + 1, every))
+
+    mtimes = {p: p.stat().st_mtime_ns for p in run.path("train").rglob("*") if p.is_file()}
+    rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", "synthetic")
+    assert rc == 0 and err.count("already complete") == 4
+    assert {p: p.stat().st_mtime_ns for p in run.path("train").rglob("*") if p.is_file()} == mtimes
+
+    rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic", "--json")
+    rows = json.loads(out)
+    assert rc == 0 and [(r["model"], r["task"]) for r in rows] == pairs
+    for r in rows:
+        assert r["data"] == "synthetic" and r["profile"] == "smoke" and r["folds"] == [0] and r["std"] == 0.0
+        assert r["mean"] == r["accuracy"][0]
+        assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], r["task"])]
+    rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic")
+    assert rc == 0 and "paper (%)" in out and "95.87 ± 2.85" in out
