@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup espeak test unit nbval book clean-book
+.PHONY: setup espeak test unit nbval book browser-test clean-book
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -26,11 +26,12 @@ espeak:
 
 setup: $(STAMP) espeak
 
-# Unit tests, then every chapter executed by nbval on the smoke profile and the synthetic corpus.
-test: setup unit nbval
+# Unit tests, then every chapter executed by nbval on the smoke profile and the synthetic corpus,
+# then the smoke book opened in headless Chromium.
+test: setup unit nbval browser-test
 
 unit: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -m "not browser"
 
 nbval: setup
 	AUDIOMNIST_PROFILE=smoke AUDIOMNIST_DATA=synthetic MPLBACKEND=Agg \
@@ -38,6 +39,12 @@ nbval: setup
 
 book: setup
 	$(VENV)/bin/audiomnist book --profile $(PROFILE) --data $(DATA)
+
+# The smoke book built, then every page checked in Debian's chromium (installed when missing and
+# we are root): console errors, images, audio, widgets, Colab links; screenshots in _build/screenshots.
+browser-test: setup
+	$(VENV)/bin/audiomnist book --profile smoke --data synthetic
+	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 clean-book:
 	rm -rf _build

@@ -171,12 +171,15 @@ class ProgressLines:
         self.last_emit = self.start
         self.last_line = ""
         self._buffer = ""
+        self._redrawing = False
+        self._pending = ""
         self._lock = threading.Lock()
 
     def _emit(self, line: str) -> None:
         line = line.strip()
         if not line:
             return
+        self._pending = ""
         self.last_line = line
         self.last_emit = self._now()
         self.log(f"  {self.label} +{clock(self.last_emit - self.start)}  {line}")
@@ -189,11 +192,21 @@ class ProgressLines:
                 if cut < 0:
                     break
                 line, sep, self._buffer = self._buffer[:cut], self._buffer[cut], self._buffer[cut + 1:]
-                if sep == "\n" or self._now() - self.last_emit >= self.every:
-                    self._emit(line)
-                elif line.strip():
-                    self.last_line = line.strip()  # a redraw: remembered for the heartbeat
+                if sep == "\n":  # a bar that ends with a bare newline shows its last, skipped state
+                    self._emit(line if line.strip() or not self._redrawing else self._pending)
+                else:
+                    self._redraw(line)
+                self._redrawing = sep == "\r"
+            if self._redrawing and self._buffer:  # a bar redraws with "\r" + text: the text is the bar now
+                self._redraw(self._buffer)
+                self._buffer = ""
         return len(text)
+
+    def _redraw(self, line: str) -> None:
+        if self._now() - self.last_emit >= self.every:
+            self._emit(line)
+        elif line.strip():
+            self.last_line = self._pending = line.strip()  # skipped; remembered for the heartbeat
 
     def flush(self) -> None:
         with self._lock:
@@ -275,6 +288,8 @@ def execute_chapter(
                 cwd=str(source.parent),
                 progress_bar=False,
                 stderr_file=stream,
+                # The kernel's own start-up notices (transport, debugger) are not the chapter's.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as e:
         message = (str(e.evalue).strip().splitlines() or [""])[0]
@@ -372,13 +387,14 @@ def _unpack(tgz: Path, folder: str, dest: str, patterns: tuple[str, ...], out: P
                 shutil.copyfileobj(f_in, f_out)
 
 
-# The widget manager finds its fonts relative to its RequireJS module URL, which RequireJS
-# derives from the page's folder; this points the module at the book's copy instead.
-WIDGETS_REQUIRE_CONFIG = """// Written by audiomnist_core.book: load the widget manager's files from this folder.
+# The widget manager's bundled modules (@jupyter-widgets/base, controls, html-manager/dist/...)
+# find their fonts next to their own RequireJS URL, which RequireJS derives from the page's
+# folder; this maps every one of them onto the book's copy of the manager.
+WIDGETS_REQUIRE_CONFIG = """// Written by audiomnist_core.book: the widget manager's files are in ./html-manager/.
 (function () {
   var src = document.currentScript.src;
-  var base = src.slice(0, src.lastIndexOf("/") + 1);
-  require.config({paths: {"@jupyter-widgets/html-manager/dist": base + "html-manager"}});
+  var dir = src.slice(0, src.lastIndexOf("/") + 1) + "html-manager";
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": dir, "@jupyter-widgets": dir}});
 })();
 """
 
@@ -430,11 +446,24 @@ def stage_book(
         shutil.copytree(root / folder, stage / folder, ignore=ignore, dirs_exist_ok=True)
     for docname in docnames:
         if docname in executed:
-            shutil.copy2(executed[docname], stage / f"{docname}.ipynb")
+            stage_notebook(executed[docname], stage / f"{docname}.ipynb")
         elif len(Path(docname).parts) == 1:
             source = find_document(root, docname)
             shutil.copy2(source, stage / source.name)
     return stage
+
+
+def stage_notebook(executed: Path, target: Path) -> None:
+    """Copy an executed chapter, hiding the cell papermill injected (the page shows the
+    chapter's own ``parameters`` cell; captions name the profile and corpus)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, target)
 
 
 def jupyter_book_command() -> list[str]:
@@ -447,17 +476,22 @@ def jupyter_book_command() -> list[str]:
     return [found]
 
 
-WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE):")
+WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
+EXCEPTION_RE = re.compile(r"^\s*[\w.]*(Error|Exception|Warning): \S")
 
 
 def first_problem(output: str) -> str | None:
-    """The first Sphinx warning or error line of a build log, or None."""
-    for line in output.splitlines():
+    """The first Sphinx warning or error of a build log, else the first exception line, or None.
+
+    Jupyter Book's own closing ``RuntimeError`` ("Look above for the cause") is not the cause.
+    """
+    lines = [line.strip() for line in output.splitlines()]
+    for line in lines:
         if WARNING_RE.search(line):
-            return line.strip()
-    for line in output.splitlines():
-        if "Exception occurred" in line or "Error" in line.split(":")[0]:
-            return line.strip()
+            return line
+    for line in lines:
+        if EXCEPTION_RE.match(line) and not line.startswith("RuntimeError:"):
+            return line
     return None
 
 
@@ -476,10 +510,11 @@ def build_html(stage: Path, output: Path, *, log: Log = print, sources: dict[str
     text = proc.stdout + "\n" + proc.stderr
     problem = first_problem(text)
     if proc.returncode != 0 or problem or not (html / "index.html").is_file():
-        tail = [line for line in text.splitlines() if line.strip()][-15:]
-        for line in tail:
+        lines = [line for line in text.splitlines() if line.strip()]
+        causes = [line for line in lines if WARNING_RE.search(line) or EXCEPTION_RE.match(line)]
+        for line in (causes or lines)[-15:]:
             log(f"  jupyter-book | {line}")
-        message = problem or (tail[-1] if tail else f"exit status {proc.returncode}")
+        message = problem or (lines[-1] if lines else f"exit status {proc.returncode}")
         for staged, original in (sources or {}).items():
             message = message.replace(staged, original)
         raise BookError(f"jupyter-book build failed: {message}")
@@ -604,7 +639,14 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique
 
 
+# The theme stores the reader's colour mode in localStorage and logs an error on a first visit,
+# when there is none; sphinx-book-theme 1.x accepts no default_mode option, so set the theme's own
+# default ("auto") before its script runs.
+DEFAULT_MODE_JS = 'document.documentElement.dataset.mode = document.documentElement.dataset.mode || "auto";'
+
+
 def setup(app) -> dict:
     """Sphinx entry point (``sphinx.extra_extensions: [audiomnist_core.book]``)."""
     app.connect("html-page-context", _unique_scripts, priority=900)  # after the themes add theirs
+    app.connect("builder-inited", lambda app: app.add_js_file(None, body=DEFAULT_MODE_JS, priority=100))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -38,9 +38,11 @@ from torch import nn
 from zennit.attribution import Gradient
 from zennit.core import Composite
 
+from . import train
 from .errors import AudiomnistError
 from .models import INPUTS, AlexNet, AudioNet
-from .preprocess import FIRST_FRAME, FREQ_BINS, HOP, N_FFT, TIME_FRAMES, TOP_DB
+from .preprocess import FIRST_FRAME, FREQ_BINS, HOP, N_FFT, TIME_FRAMES, TOP_DB, model_input, spectrogram
+from .runs import atomic_path
 
 DEFAULT_BATCH = 64
 SAMPLE_RATE = 8000  # Hz, the models' input rate (section 2.2.1)
@@ -75,7 +77,8 @@ def _forward_sum(layer: nn.Module, xs: Sequence[torch.Tensor], weights: Sequence
     return _forward(layer, x, torch.cat(list(weights), 1), bias)
 
 
-def _adjoints(layer: nn.Module, s: torch.Tensor, weights: Sequence[torch.Tensor], like: torch.Tensor) -> list[torch.Tensor]:
+def _adjoints(layer: nn.Module, s: torch.Tensor, weights: Sequence[torch.Tensor],
+              like: torch.Tensor) -> list[torch.Tensor]:
     """Gradients of ``<s, layer(a; w)>`` with respect to ``a`` (shaped like ``like``), one per
     weight in ``weights``, computed as one call with the weights stacked along their input
     channels: on CPU a strided first layer costs about the same for three as for one."""
@@ -448,10 +451,10 @@ def spectrogram_bounds(mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def default_composite(model_name: str, low=None, high=None) -> RuleComposite:
-    """Each model's documented default composite, chosen for faithfulness (Montavon et al.
-    2019, "Layer-wise relevance propagation: an overview", section 10.1: LRP-0/epsilon for the
-    upper dense layers, LRP-gamma (or its limit z+) for the lower convolutions, an input-layer
-    rule that matches the input domain).
+    """Each model's documented default composite, chosen for faithfulness as Montavon et al.
+    2019 ("Layer-wise relevance propagation: an overview") recommend rules per layer: LRP-0 or
+    epsilon for the upper dense layers, LRP-gamma (or its limit z+) for the lower
+    convolutions, and an input-layer rule that matches the input domain.
 
     ``"alexnet"``: zennit's EpsilonGammaBox. The input is a mean-subtracted dB spectrogram,
     bounded by construction, so the first layer uses the z^B rule with the box ``[low,
@@ -460,10 +463,11 @@ def default_composite(model_name: str, low=None, high=None) -> RuleComposite:
     the other convolutions; epsilon on fc6-fc8.
 
     ``"audionet"``: zennit's EpsilonPlus. The input is a signed, unbounded waveform padded
-    with exact zeros. z^B needs a bounded domain; the w^2 and flat rules that Montavon et al.
-    suggest for unbounded inputs distribute a neuron's relevance by weights or uniformly,
-    whatever the input, and so hand relevance that bias-driven activity in the silence
-    carries onto silent samples, which did not cause it. The z+ rule (alpha 1, beta 0 of
+    with exact zeros. z^B needs a bounded domain; the w^2 rule that deep Taylor decomposition
+    derives for unbounded inputs (Montavon et al. 2017) and its flat variant (Lapuschkin et al.
+    2019) distribute a neuron's relevance by squared weights or uniformly, whatever the input,
+    and so hand the relevance that bias-driven activity in the silence carries onto silent
+    samples, which did not cause it. The z+ rule (alpha 1, beta 0 of
     Bach et al. 2015) splits the *contributions* ``a_i w_ij`` by sign, so it is defined for
     signed inputs and keeps each sample's relevance proportional to its own contribution: a
     silent sample gets none (what the paper's Fig. 2 shows). z+ also suits conv2-conv6, whose
@@ -528,7 +532,8 @@ def _plan(model: nn.Module, composite: Composite) -> _Plan | None:
     zennit's hooks compute the relevance)."""
     if not isinstance(composite, RuleComposite) or composite.canonizers:
         return None
-    plan = _Plan(verified=type(model) in _CHAIN_TYPES)
+    containers = [m for m in model.modules() if next(m.children(), None) is not None]
+    plan = _Plan(verified=all(type(m) in _CHAIN_TYPES for m in containers))
     ctx: dict = {}
     for name, module in model.named_modules():
         hook = composite.module_map(ctx, name, module)  # the same assignment as zennit's
@@ -577,7 +582,9 @@ def _fused(plan: _Plan, x: torch.Tensor) -> tuple[torch.Tensor, list]:
 
 
 def _fused_backward(plan: _Plan, tape: list, R: torch.Tensor) -> torch.Tensor:
-    for (module, kind, fn), saved in zip(reversed(plan.layers), reversed(tape)):
+    """Relevance ``R`` at the output back to the input; empties ``tape`` on the way."""
+    for module, kind, fn in reversed(plan.layers):
+        saved = tape.pop()  # frees each layer's tensors once its step is done
         if kind == "rule":
             a, z = saved
             R = fn(a, z, R)
@@ -812,11 +819,13 @@ def padding_share(relevance_waveforms, lengths, offsets) -> np.ndarray:
 # The paper's examples (deterministic choice)
 # --------------------------------------------------------------------------------------------
 
-def pick(signals, *, digit: int | None = None, gender: int | None = None, speakers=None, correct=None) -> int | None:
+def pick(signals, *, digit: int | None = None, gender: int | None = None, speakers=None, correct=None,
+         exclude: Sequence[int] = ()) -> int | None:
     """Index of the first recording, ordered by (speaker, repetition), with the given
-    digit/gender (1 female) among ``speakers``; correctly classified ones (``correct``,
-    ``(N,)`` bool) first. None when nothing matches."""
+    digit/gender (1 female) among ``speakers``, other than those in ``exclude``; correctly
+    classified ones (``correct``, ``(N,)`` bool) first. None when nothing matches."""
     mask = np.ones(len(signals), dtype=bool)
+    mask[list(exclude)] = False
     if digit is not None:
         mask &= signals.digit.numpy() == digit
     if gender is not None:
@@ -883,7 +892,8 @@ def figure1_examples(digit_test, gender_test, digit_correct=None, gender_correct
     return Figure1Examples(best[0], best[1], male_zero, best[2])
 
 
-def zoom_window(length: int, offset: int, relevance_wave=None, paper=(0.50, 0.55), rate: int = SAMPLE_RATE) -> tuple[float, float]:
+def zoom_window(length: int, offset: int, relevance_wave=None, paper=(0.50, 0.55),
+                rate: int = SAMPLE_RATE) -> tuple[float, float]:
     """The zoom of Fig. 2(c) in seconds: the paper's 0.50-0.55 s where the recording covers it,
     else a window of the same width centred on the largest absolute relevance inside the
     recording (or on the recording's middle)."""
@@ -937,8 +947,6 @@ def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice
 
 def model_inputs(model_name: str, waves: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
     """The network input of padded waveforms ``(N, 8000)`` for ``model_name``."""
-    from .preprocess import model_input
-
     return model_input(INPUTS[model_name], waves, mean if INPUTS[model_name] == "spectrogram" else None)
 
 
@@ -954,7 +962,8 @@ class Explained:
     composite: str
 
 
-def explain_test_set(run, model_name: str, task: str, fold: int, composite: str | None = None, device=None) -> Explained:
+def explain_test_set(run, model_name: str, task: str, fold: int, composite: str | None = None,
+                     device=None) -> Explained:
     """Relevance of every test recording of ``fold`` under the trained ``model_name`` for
     ``task``, in the order of ``train.fold_data(run, task, fold).test``.
 
@@ -965,9 +974,6 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
     stamp, and recomputed when the checkpoint, the composite, the explained classes or the
     test inputs change.
     """
-    from . import train
-    from .runs import atomic_path
-
     checkpoint = train.ensure_trained(run, model_name, task, fold, device=device)
     data = train.fold_data(run, task, fold)
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
@@ -985,10 +991,11 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
         try:
             with np.load(path) as z:
                 if json.loads(str(z["stamp"]))["key"] == stamp:
-                    return Explained(*(torch.from_numpy(z[k]) for k in ("relevance", "targets", "predicted")), stamp["composite"])
+                    arrays = (torch.from_numpy(z[k]) for k in ("relevance", "targets", "predicted"))
+                    return Explained(*arrays, stamp["composite"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged or older cache entry is recomputed, not trusted
-    model = train.load_model(run, model_name, task, fold, device=train.resolve_device(device or run.config.train.device))
+    model = _trained_model(run, model_name, task, fold, device)
     inputs = model_inputs(model_name, data.test.waves, mean)
     labels = data.test.labels(task)
     predicted = targets_for(model, inputs, labels, "predicted", cfg.batch_size)
@@ -1020,7 +1027,8 @@ DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 
 def _describe_recording(signals, i: int) -> str:
     gender = "female" if int(signals.gender[i]) == 1 else "male"
-    return f"'{DIGIT_NAMES[int(signals.digit[i])]}', {gender} speaker {int(signals.speaker[i]):02d}, rep {int(signals.rep[i])}"
+    digit, speaker, rep = DIGIT_NAMES[int(signals.digit[i])], int(signals.speaker[i]), int(signals.rep[i])
+    return f"'{digit}', {gender} speaker {speaker:02d}, rep {rep}"
 
 
 def _verdict(explained: Explained, i: int, task: str) -> str:
@@ -1028,20 +1036,21 @@ def _verdict(explained: Explained, i: int, task: str) -> str:
 
 
 def _spectrogram_db(wave: torch.Tensor) -> np.ndarray:
-    from .preprocess import spectrogram
-
     return spectrogram(wave.reshape(1, -1))[0].numpy()
 
 
-def _relevance_for(run, model_name: str, task: str, fold: int, wave: torch.Tensor, target: int, device=None) -> torch.Tensor:
+def _trained_model(run, model_name: str, task: str, fold: int, device=None) -> nn.Module:
+    return train.load_model(run, model_name, task, fold, device=train.resolve_device(device or run.config.train.device))
+
+
+def _relevance_for(run, model_name: str, task: str, fold: int, wave: torch.Tensor, target: int,
+                   device=None) -> torch.Tensor:
     """Relevance of one recording that is not in the fold's test set (its own input, cached
     nowhere), with the profile's composite."""
-    from . import train
-
     data = train.fold_data(run, task, fold)
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     comp = run_composite(run, model_name, mean)
-    model = train.load_model(run, model_name, task, fold, device=train.resolve_device(device or run.config.train.device))
+    model = _trained_model(run, model_name, task, fold, device)
     return relevance(model, model_inputs(model_name, wave.reshape(1, -1), mean), torch.tensor([target]), comp)[0]
 
 
@@ -1049,8 +1058,6 @@ def figure1_data(run, fold: int, device=None) -> dict:
     """Fig. 1's panels (a)-(d) for ``fold``: ``spectrograms`` ``(4, 227, 227)`` dB,
     ``relevances`` ``(4, 227, 227)``, ``titles``, ``waves`` ``(4, 8000)`` (int16 scale, for
     players) and the chosen ``examples`` (:func:`figure1_examples`)."""
-    from . import train
-
     digits, gender = train.fold_data(run, "digits", fold).test, train.fold_data(run, "gender", fold).test
     rd = explain_test_set(run, "alexnet", "digits", fold, device=device)
     rg = explain_test_set(run, "alexnet", "gender", fold, device=device)
@@ -1058,9 +1065,11 @@ def figure1_data(run, fold: int, device=None) -> dict:
     if ex.zero_in_gender_test:
         rel_c, verdict_c = rg.relevance[ex.zero_gender], _verdict(rg, ex.zero_gender, "gender")
     else:  # the gender model has not held this speaker out; say so
-        rel_c = _relevance_for(run, "alexnet", "gender", fold, digits.waves[ex.zero], int(digits.gender[ex.zero]), device)
+        rel_c = _relevance_for(run, "alexnet", "gender", fold, digits.waves[ex.zero], int(digits.gender[ex.zero]),
+                               device)
         verdict_c = "not a test speaker of this gender fold"
-    waves = torch.stack([digits.waves[ex.zero], digits.waves[ex.one], digits.waves[ex.zero], gender.waves[ex.male_zero]])
+    waves = torch.stack([digits.waves[ex.zero], digits.waves[ex.one], digits.waves[ex.zero],
+                         gender.waves[ex.male_zero]])
     return {
         "spectrograms": np.stack([_spectrogram_db(w) for w in waves]),
         "relevances": np.stack([r.reshape(FREQ_BINS, TIME_FRAMES).numpy() for r in (
@@ -1079,10 +1088,8 @@ def figure1_data(run, fold: int, device=None) -> dict:
 def figure2_data(run, fold: int, prefer: int | None = None, device=None) -> dict:
     """Fig. 2 for ``fold``: AudioNet's gender relevance of a male "zero" of the gender test
     set: recording ``prefer`` (an index into it, e.g. Fig. 1(d)'s) where it is a male "zero"
-    that AudioNet classifies correctly, else the first male "zero" it does. Keys ``input`` (the network's waveform ``(8000,)``), ``wave`` (int16
-    scale), ``relevance`` ``(8000,)``, ``offset``, ``length``, ``window`` (s), ``title``."""
-    from . import train
-
+    that AudioNet classifies correctly, else the first male "zero" it does. Keys ``input``
+    (the network's waveform ``(8000,)``), ``wave`` (int16 scale), ``relevance`` ``(8000,)``, ``offset``, ``length``, ``window`` (s), ``title``."""
     gender = train.fold_data(run, "gender", fold).test
     ra = explain_test_set(run, "audionet", "gender", fold, device=device)
     correct = ra.predicted == gender.gender
@@ -1108,19 +1115,19 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
     first, each from another speaker where possible). Keys ``inputs`` (dB spectrograms
     ``(K, 227, 227)`` or network waveforms ``(K, 8000)``), ``relevances`` (same shape),
     ``waves`` ``(K, 8000)`` int16 scale, ``offsets``, ``lengths``, ``titles``, ``labels``."""
-    from . import train
-
     test = train.fold_data(run, task, fold).test
     ex = explain_test_set(run, model_name, task, fold, device=device)
     labels = test.labels(task)
     correct = ex.predicted == labels
     chosen = []
     for c in range(len(LABELS[task])):
+        key = {"digit" if task == "digits" else "gender": c}
         used: list[int] = []
         for _ in range(per_class):
-            others = sorted(set(test.speaker[labels == c].tolist()) - set(used)) or None
-            i = pick(test, **{"digit" if task == "digits" else "gender": c}, speakers=others, correct=correct)
-            if i is None or i in chosen:
+            others = sorted(set(test.speaker[labels == c].tolist()) - set(used))
+            i = pick(test, **key, speakers=others, correct=correct) if others else None
+            i = pick(test, **key, correct=correct, exclude=chosen) if i is None else i
+            if i is None:
                 break
             chosen.append(i)
             used.append(int(test.speaker[i]))
@@ -1134,7 +1141,8 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
         "waves": test.waves[idx],
         "offsets": test.offsets[idx].numpy(),
         "lengths": test.lengths[idx].numpy(),
-        "titles": [f"{LABELS[task][int(labels[i])]}: spk {int(test.speaker[i]):02d} ({_verdict(ex, i, task)})" for i in chosen],
+        "titles": [f"{LABELS[task][int(labels[i])]}: spk {int(test.speaker[i]):02d}, rep {int(test.rep[i])} "
+                   f"(pred. {LABELS[task][int(ex.predicted[i])]})" for i in chosen],
         "labels": [LABELS[task][int(labels[i])] for i in chosen],
     }
 
@@ -1149,8 +1157,6 @@ def band_shares_of_run(run, fold: int, bands_hz: Sequence[float], device=None) -
 def padding_shares_of_run(run, fold: int, composites: Sequence[str | None] = (None,), device=None) -> dict:
     """:func:`padding_share` of AudioNet's relevance over the whole test set of ``fold``, per
     task and composite (None: the profile's): ``{(task, composite): (N,)}``."""
-    from . import train
-
     out = {}
     for task in ("digits", "gender"):
         test = train.fold_data(run, task, fold).test

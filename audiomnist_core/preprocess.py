@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,99 @@ def resample(x: torch.Tensor, orig_sr: int, new_sr: int, method: str = "fft") ->
 
         return AF.resample(x, orig_sr, new_sr)
     raise ValueError(f"unknown resampler {method!r}; use 'fft' or 'sinc'")
+
+
+# Bluestein's chirp-z transform: rfft(x)[:bins] of a clip whose length has large prime factors,
+# where pocketfft would fall back to Bluestein at twice the length, from FFTs of a 5-smooth
+# size >= length + bins - 1. The sizes come from this ladder (m * 2^k, about 6 per octave) so
+# that clips of similar lengths share an FFT size: one batched FFT serves them all.
+FFT_LADDER = (16, 18, 20, 24, 27, 30)
+
+
+def _fft_size(n: int) -> int:
+    """The smallest ``m * 2**k >= n`` with ``m`` in :data:`FFT_LADDER`."""
+    return min(m << max(0, math.ceil(math.log2(n / m))) for m in FFT_LADDER)
+
+
+def _chirp(n: int, dtype: np.dtype) -> np.ndarray:
+    """``exp(-i pi j^2 / n)`` for ``j < n``, complex of ``dtype``'s precision."""
+    j = np.arange(n, dtype=np.float64)
+    turns = j * j  # exact below 2^53
+    turns *= 1.0 / (2 * n)
+    turns -= np.floor(turns)  # the phase in turns, reduced before the precision is lost
+    phase = (turns * (2 * np.pi)).astype(dtype)
+    w = np.empty(n, dtype=np.result_type(dtype, np.complex64))
+    w.real = np.cos(phase)
+    w.imag = np.sin(phase)
+    return w.conj()
+
+
+def _spectrum_heads(clips: list[np.ndarray], bins: list[int], size: int) -> list[np.ndarray]:
+    """``rfft(clip)[:b]`` for each 1-D clip and its ``b``, via the chirp-z transform with
+    FFTs of ``size >= len(clip) + b - 1``, batched over the clips."""
+    width = max(bins)
+    dtype = np.result_type(clips[0].dtype, np.complex64)
+    a = np.zeros((len(clips), size), dtype)
+    kernel = np.zeros((len(clips), size), dtype)
+    chirps = np.empty((len(clips), width), dtype)
+    for row, x in enumerate(clips):
+        n = x.shape[-1]
+        w = _chirp(n, x.dtype)
+        np.multiply(x, w, out=a[row, :n])
+        kernel[row, :width] = w[:width].conj()  # lags 0 .. width - 1
+        kernel[row, size - n + 1 :] = w[:0:-1].conj()  # lags -(n - 1) .. -1, wrapped around
+        chirps[row] = w[:width]
+    a = scipy.fft.fft(a, axis=-1, overwrite_x=True)
+    a *= scipy.fft.fft(kernel, axis=-1, overwrite_x=True)
+    heads = scipy.fft.ifft(a, axis=-1, overwrite_x=True)[:, :width] * chirps
+    return [h[:b] for h, b in zip(heads, bins)]
+
+
+def resample_clips(clips: list[np.ndarray], orig_sr: int, new_sr: int, *, workers: int = 1, max_elements: int = 1 << 20) -> list[np.ndarray]:
+    """:func:`resample_fft` of many 1-D clips of any lengths at once (numpy, on the CPU).
+
+    The same numbers as :func:`resample_fft`, about twice as fast for recordings: only the
+    bins that survive the resampling are computed (see :data:`FFT_LADDER`), in batches of
+    at most ``max_elements`` complex values, ``workers`` batches at a time.
+    """
+    nums = [math.ceil(x.shape[-1] * new_sr / orig_sr) for x in clips]
+    keep = [min(num, x.shape[-1]) // 2 + 1 for x, num in zip(clips, nums)]
+    groups: dict[int, list[int]] = {}
+    for i, x in enumerate(clips):
+        n = x.shape[-1]
+        smooth = scipy.fft.next_fast_len(n, real=True) == n  # pocketfft is fast on its own
+        groups.setdefault(0 if smooth else _fft_size(n + keep[i] - 1), []).append(i)
+    batches = [
+        (size, idx[start : start + max(1, max_elements // max(size, 1))])
+        for size, idx in groups.items()
+        for start in range(0, len(idx), max(1, max_elements // max(size, 1)))
+    ]
+
+    def run(batch: tuple[int, list[int]]) -> list[np.ndarray]:
+        size, idx = batch
+        if size == 0:
+            heads = [scipy.fft.rfft(clips[i])[: keep[i]] for i in idx]
+        else:
+            heads = _spectrum_heads([clips[i] for i in idx], [keep[i] for i in idx], size)
+        out = []
+        for i, spec in zip(idx, heads):
+            n, num = clips[i].shape[-1], nums[i]
+            m = min(num, n)
+            if num == n:
+                out.append(clips[i])
+                continue
+            if m % 2 == 0:  # the unpaired bin at m // 2, as in resample_fft
+                spec[m // 2] *= 2.0 if num < n else 0.5
+            out.append(scipy.fft.irfft(spec * (num / n), num))
+        return out
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(run, batches))
+    resampled: list[np.ndarray] = [np.empty(0)] * len(clips)
+    for (_, idx), out in zip(batches, results):
+        for i, y in zip(idx, out):
+            resampled[i] = y
+    return resampled
 
 
 def offset(length: int, recording: Recording, seed: int, padded_length: int = 8000) -> int:
@@ -211,21 +305,36 @@ class Signals:
         return self.digit if task == "digits" else self.gender
 
 
-def _decode(recording: Recording, cfg: PreprocessConfig) -> np.ndarray:
-    samples, rate = read_wav(recording.path)
-    # float32 as the original (librosa.resample of float32 samples)
-    y = resample(torch.from_numpy(samples), rate, cfg.sample_rate, cfg.resampler)
-    if y.shape[-1] > cfg.length:
-        raise CorpusError(
-            f"{recording.path}: {y.shape[-1]} samples at {cfg.sample_rate} Hz "
-            f"({y.shape[-1] / cfg.sample_rate:.3f} s) exceed the {cfg.length}-sample input; "
-            "trim the recording or raise preprocess.length in the profile"
-        )
-    return y.to(torch.float32).numpy()
+def _resample_recordings(recordings: list[Recording], decoded: list[tuple[np.ndarray, int]], cfg: PreprocessConfig, workers: int) -> list[np.ndarray]:
+    """Resample decoded recordings to ``cfg.sample_rate`` as float32; a clip longer than
+    ``cfg.length`` afterwards is a :class:`CorpusError` naming its file."""
+    clips: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(recordings)
+    for rate in sorted({r for _, r in decoded}):
+        idx = [i for i, (_, r) in enumerate(decoded) if r == rate]
+        # float32 as the original (librosa.resample of float32 samples)
+        samples = [decoded[i][0] for i in idx]
+        if cfg.resampler == "fft":
+            out = resample_clips(samples, rate, cfg.sample_rate, workers=workers)
+        else:
+            out = [resample(torch.from_numpy(x), rate, cfg.sample_rate, cfg.resampler).numpy() for x in samples]
+        for i, y in zip(idx, out):
+            clips[i] = y.astype(np.float32, copy=False)
+    for r, y in zip(recordings, clips):
+        if y.shape[-1] > cfg.length:
+            raise CorpusError(
+                f"{r.path}: {y.shape[-1]} samples at {cfg.sample_rate} Hz "
+                f"({y.shape[-1] / cfg.sample_rate:.3f} s) exceed the {cfg.length}-sample input; "
+                "trim the recording or raise preprocess.length in the profile"
+            )
+    return clips
+
+
+CACHE_FIELDS = ("samples", "lengths", "digit", "rep")
+CACHE_VERSION = 2  # 2: float32 resampling, as the original
 
 
 def _speaker_key(recordings: list[Recording], cfg: PreprocessConfig) -> str:
-    h = hashlib.sha256(json.dumps([cfg.sample_rate, cfg.length, cfg.resampler]).encode())
+    h = hashlib.sha256(json.dumps([CACHE_VERSION, cfg.sample_rate, cfg.length, cfg.resampler]).encode())
     for r in recordings:
         st = r.path.stat()
         h.update(f"{r.path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
@@ -237,11 +346,15 @@ def _load_speaker(recordings: list[Recording], cfg: PreprocessConfig, cache_dir:
     if path.is_file():
         try:
             with np.load(path) as z:
-                return dict(z)
-        except (OSError, ValueError):
-            path.unlink()  # a damaged cache entry is rebuilt, not trusted
+                entry = {k: z[k] for k in CACHE_FIELDS}
+            if entry["lengths"].sum() == entry["samples"].size and len(entry["digit"]) == len(recordings):
+                return entry
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            pass
+        path.unlink()  # a damaged cache entry is rebuilt, not trusted
     with ThreadPoolExecutor(workers) as pool:
-        clips = list(pool.map(lambda r: _decode(r, cfg), recordings))
+        decoded = list(pool.map(lambda r: read_wav(r.path), recordings))
+    clips = _resample_recordings(recordings, decoded, cfg, workers)
     entry = {
         "samples": np.concatenate(clips),
         "lengths": np.array([c.size for c in clips], dtype=np.int64),

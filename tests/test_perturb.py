@@ -143,6 +143,15 @@ def test_random_is_reproducible_for_a_seed():
     assert not torch.equal(a, c)
 
 
+def test_fractions_as_numpy_values():
+    import numpy as np
+
+    waves = padded_waves(2, seed=13)
+    one = perturb.zero_mask(waves, 0.1, "amplitude")
+    assert torch.equal(perturb.zero_mask(waves, np.float64(0.1), "amplitude"), one)
+    assert torch.equal(perturb.zero_mask(waves, np.array([0.0, 0.1]), "amplitude")[1], one)
+
+
 def test_masks_of_growing_fractions_are_nested():
     waves = padded_waves(3, seed=8)
     for strategy in ("random", "amplitude"):
@@ -276,3 +285,80 @@ def test_robust_until_and_tables():
     fs = {"folds": [0, 1], "unperturbed": [96.0, 94.0], "accuracy": [20.0, 30.0], "opposite_share": [80.0, 70.0],
           "paper_mean": 20.3, "paper_std": 12.6}
     assert "**25.0 ± 5.0**" in perturb.format_frequency_scaling(fs)
+
+
+# --- the command line, end to end ---------------------------------------------------------
+
+TINY = """
+train:
+  runs: [alexnet/gender, audionet/digits]
+  folds: [0]
+  batch_size: 8
+  eval_every: 2
+  checkpoint_every: 2
+  max_train_per_fold: 40
+  max_eval_per_fold: 20
+  schedules:
+    alexnet/gender:  {learning_rate: 0.001,  lr_step: 2, iterations: 2, clip_norm: 5}
+    audionet/digits: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}
+explain: {batch_size: 8}
+perturb:
+  fractions: [0.0, 0.01, 1.0]
+  random_draws: 2
+  max_per_fold: 6
+  batch_size: 4
+"""
+
+
+def test_cli_perturb_json(synth_corpus, tmp_path, monkeypatch, capsys):
+    from audiomnist_core import cli
+
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(TINY)
+    argv = ["perturb", "--profile", str(profile), "--data", str(synth_corpus), "--device", "cpu", "--json"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)  # stdout holds the JSON document only
+    fs = out["frequency_scaling"]
+    assert len(fs["accuracy"]) == len(fs["opposite_share"]) == 1
+    assert (fs["paper_mean"], fs["paper_std"]) == (20.3, 12.6)
+    assert fs["accuracy"][0] + fs["opposite_share"][0] == pytest.approx(100.0)
+    assert fs["mean"] == fs["accuracy"][0] and fs["std"] == 0.0
+    assert set(out["zeroing"]) == {"audionet/digits", "alexnet/gender"}
+    for name, entry in out["zeroing"].items():
+        assert entry["fractions"] == [0.0, 0.01, 1.0]
+        assert entry["chance"] == (10.0 if name.endswith("digits") else 50.0)
+        assert entry["in_paper"] == name.startswith("audionet")
+        for strategy in perturb.STRATEGIES:
+            curve = entry["curves"][strategy]
+            assert len(curve) == 3 and all(len(per_fold) == 1 for per_fold in curve)
+            assert curve[0] == entry["unperturbed"]  # fraction 0: the unperturbed accuracy
+    assert out["zeroing"]["audionet/digits"]["paper_at_1pct"]["relevance"] == 77.0
+    cached = sorted((tmp_path / "runs").glob("*/perturb/*.json"))
+    assert {p.name for p in cached} >= {"profile.json", "frequency_scaling-fold0.json", "zeroing-audionet-digits-fold0.json"}
+    stamps = {p: p.stat().st_mtime_ns for p in cached if p.name != "profile.json"}
+    assert cli.main(argv) == 0  # a second run reads the cache
+    assert json.loads(capsys.readouterr().out) == out
+    assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
+
+
+def test_cli_perturb_bad_profile(tmp_path, monkeypatch, capsys):
+    from audiomnist_core import cli
+
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.replace("[0.0, 0.01, 1.0]", "[0.0, 1.5]"))
+    assert cli.main(["perturb", "--profile", str(bad), "--json"]) == 1
+    err = capsys.readouterr()
+    assert err.out == "" and "perturb.fractions must lie in [0, 1]" in err.err and len(err.err.strip().splitlines()) == 1
+
+
+def test_readings_in_words():
+    entry = {"fractions": [0.01], "curves": {"random": [[92.0]], "amplitude": [[85.0]], "relevance": [[77.0]]}}
+    assert perturb.zeroing_order(entry, 0.01) == "relevance 77.0 % < amplitude 85.0 % < random 92.0 %"
+    entry["curves"]["amplitude"] = [[77.0]]
+    assert perturb.zeroing_order(entry, 0.01).startswith("amplitude 77.0 % = relevance 77.0 % <") or \
+        perturb.zeroing_order(entry, 0.01).startswith("relevance 77.0 % = amplitude 77.0 % <")
+    assert perturb.frequency_scaling_reading({"mean": 20.3, "std": 12.6}).startswith("below chance:")
+    assert perturb.frequency_scaling_reading({"mean": 45.0, "std": 10.0}).startswith("below chance on average")
+    assert perturb.frequency_scaling_reading({"mean": 60.0, "std": 0.0}).startswith("not below chance")

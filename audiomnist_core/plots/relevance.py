@@ -8,6 +8,7 @@ relevance differ in scale), so the colour bar runs from -1 to 1 of that.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -35,7 +36,7 @@ def _squeeze2d(x) -> np.ndarray:
     return x.reshape(x.shape[-2], x.shape[-1])
 
 
-def overlay(ax, spectrogram_db, relevance, title: str = ""):
+def overlay(ax, spectrogram_db, relevance, title: str = "", wrap: int = 48):
     """One spectrogram ``(227, 227)`` in grey (dB) with its relevance on top: red positive,
     blue negative, the more opaque the larger ``|relevance|``. Axes in seconds and Hz.
     Returns the relevance's colour mapping (for a colour bar)."""
@@ -49,7 +50,7 @@ def overlay(ax, spectrogram_db, relevance, title: str = ""):
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(textwrap.fill(title, wrap), fontsize=8)
     return mapping
 
 
@@ -103,13 +104,15 @@ def figure2(wave, relevance, offset: int, length: int, window: tuple[float, floa
     ax_b.set_title("(b) relevance per sample (grey: zero padding)", fontsize=9)
     inside = (t >= window[0]) & (t <= window[1])
     ax_c.plot(t[inside], x[inside], color="0.6", lw=0.8, zorder=1)
-    dots = ax_c.scatter(t[inside], x[inside], c=r[inside], cmap=CMAP, norm=Normalize(-1, 1), s=14, edgecolors="none", zorder=2)
+    # Scaled to the window's own largest |relevance|, so that its colours are visible.
+    dots = ax_c.scatter(t[inside], x[inside], c=_unit(r[inside]), cmap=CMAP, norm=Normalize(-1, 1), s=18,
+                        edgecolors="0.5", linewidths=0.3, zorder=2)
     ax_c.set_xlim(*window)
     ax_c.set_ylabel("input (a.u.)")
     ax_c.set_title(f"(c) {window[0]:.2f}-{window[1]:.2f} s, samples coloured by relevance", fontsize=9)
     for ax in (ax_a, ax_b, ax_c):
         ax.set_xlabel("time (s)")
-    fig.colorbar(dots, ax=ax_c, label="relevance / max |relevance|")
+    fig.colorbar(dots, ax=ax_c, label="relevance / max |relevance|\nin the window")
     if caption:
         fig.suptitle(caption, fontsize=10)
     fig.tight_layout()
@@ -120,14 +123,14 @@ def spectrogram_examples(spectrograms, relevances, titles: Sequence[str], column
     """More examples: spectrograms ``(K, 227, 227)`` with relevance, one panel each."""
     k = len(titles)
     rows = int(np.ceil(k / columns))
-    fig, axes = plt.subplots(rows, min(columns, k), figsize=(2.6 * min(columns, k), 2.5 * rows + 0.6),
+    fig, axes = plt.subplots(rows, min(columns, k), figsize=(2.6 * min(columns, k), 2.8 * rows + 0.6),
                              sharex=True, sharey=True, squeeze=False)
     mapping = None
     for i, ax in enumerate(axes.flat):
         if i >= k:
             ax.set_visible(False)
             continue
-        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i])
+        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i], wrap=30)
         if i % columns:
             ax.set_ylabel("")
         if i < k - columns:
@@ -138,25 +141,34 @@ def spectrogram_examples(spectrograms, relevances, titles: Sequence[str], column
     return fig
 
 
-def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, lengths=None, caption: str = ""):
-    """More examples: waveforms ``(K, 8000)`` above their relevance per sample, one column each."""
+def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, lengths=None, columns: int = 5,
+                      caption: str = ""):
+    """More examples: waveforms ``(K, 8000)`` above their relevance per sample, ``columns``
+    examples per row; the zero padding (outside ``[offsets, offsets + lengths)``) shaded."""
     k = len(titles)
-    fig, axes = plt.subplots(2, k, figsize=(3.2 * k, 4.2), sharex=True, squeeze=False)
-    for i in range(k):
+    cols, rows = min(columns, k), int(np.ceil(k / columns))
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(3.2 * cols, 4.4 * rows), sharex=True, squeeze=False)
+    for i in range(rows * cols):
+        top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
+        if i >= k:
+            top.set_visible(False)
+            bottom.set_visible(False)
+            continue
         x = np.asarray(waves[i], dtype=np.float64).reshape(-1)
         r = _unit(np.asarray(relevances[i]).reshape(-1))
         t = np.arange(x.size) / RATE
         if offsets is not None and lengths is not None:
-            for ax in axes[:, i]:
+            for ax in (top, bottom):
                 _shade_padding(ax, int(offsets[i]), int(lengths[i]), x.size)
-        axes[0, i].plot(t, x, color="black", lw=0.4)
-        axes[0, i].set_title(titles[i], fontsize=9)
-        axes[1, i].fill_between(t, 0, r, where=r > 0, color="red", step="mid")
-        axes[1, i].fill_between(t, 0, r, where=r < 0, color="blue", step="mid")
-        axes[1, i].set_xlabel("time (s)")
-        axes[1, i].set_ylim(-1.05, 1.05)
-    axes[0, 0].set_ylabel("input (a.u.)")
-    axes[1, 0].set_ylabel("relevance / max")
+        top.plot(t, x, color="black", lw=0.4)
+        top.set_title(textwrap.fill(titles[i], 36), fontsize=8)
+        bottom.fill_between(t, 0, r, where=r > 0, color="red", step="mid")
+        bottom.fill_between(t, 0, r, where=r < 0, color="blue", step="mid")
+        bottom.set_xlabel("time (s)")
+        bottom.set_ylim(-1.05, 1.05)
+        if i % cols == 0:
+            top.set_ylabel("input (a.u.)")
+            bottom.set_ylabel("relevance / max")
     if caption:
         fig.suptitle(caption, fontsize=10)
     fig.tight_layout()

@@ -107,6 +107,7 @@ def test_page(page_path, html, server, browser_context):
             expected = colab_url(Path(page_path).with_suffix(".ipynb").as_posix())
             assert expected in links, f"{page_path}: Colab link {links} is not {expected}"
 
+        page.evaluate("window.scrollTo(0, 0)")  # sticky headers drawn where a reader sees them
         shots = html.parent / "screenshots"
         shots.mkdir(exist_ok=True)
         page.screenshot(path=str(shots / f"{page_path.replace('/', '__')}.png"), full_page=True)
