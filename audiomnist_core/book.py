@@ -342,7 +342,8 @@ def ensure_web_assets(cache: Path, *, log: Log = print, npm: str | None = None) 
         log("NOTICE: npm not found; the book's pages will load MathJax and the widget manager from CDNs")
         return None
     log(f"fetching web assets with npm pack into {cache}")
-    staging = Path(tempfile.mkdtemp(prefix=".web.", dir=cache.parent if cache.parent.is_dir() else None))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".web.", dir=cache.parent))  # same disk: the move is atomic
     try:
         for package, version, folder, dest, patterns in WEB_ASSETS:
             proc = subprocess.run(
@@ -352,13 +353,12 @@ def ensure_web_assets(cache: Path, *, log: Log = print, npm: str | None = None) 
             tgz = staging / (proc.stdout.strip().splitlines() or [""])[-1]
             if proc.returncode != 0 or not tgz.is_file():
                 reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                log(f"NOTICE: npm pack {package}@{version} failed ({reason}); pages will load it from a CDN")
+                log(f"NOTICE: npm pack {package}@{version} failed ({reason}); pages will load the scripts from CDNs")
                 return None
             _unpack(tgz, folder, dest, patterns, staging / "out")
             tgz.unlink()
         if cache.exists():
             shutil.rmtree(cache)
-        cache.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / "out", cache)
         stamp.write_text(wanted)
         return cache

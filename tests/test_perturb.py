@@ -357,8 +357,27 @@ def test_readings_in_words():
     entry = {"fractions": [0.01], "curves": {"random": [[92.0]], "amplitude": [[85.0]], "relevance": [[77.0]]}}
     assert perturb.zeroing_order(entry, 0.01) == "relevance 77.0 % < amplitude 85.0 % < random 92.0 %"
     entry["curves"]["amplitude"] = [[77.0]]
-    assert perturb.zeroing_order(entry, 0.01).startswith("amplitude 77.0 % = relevance 77.0 % <") or \
-        perturb.zeroing_order(entry, 0.01).startswith("relevance 77.0 % = amplitude 77.0 % <")
+    assert perturb.zeroing_order(entry, 0.01) == "amplitude 77.0 % = relevance 77.0 % < random 92.0 %"
     assert perturb.frequency_scaling_reading({"mean": 20.3, "std": 12.6}).startswith("below chance:")
     assert perturb.frequency_scaling_reading({"mean": 45.0, "std": 10.0}).startswith("below chance on average")
     assert perturb.frequency_scaling_reading({"mean": 60.0, "std": 0.0}).startswith("not below chance")
+
+
+def test_figure3_panels_lines_and_chance():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from audiomnist_core.plots import manipulations as figures
+
+    entry = {"fractions": [0.0, 0.01, 1.0], "chance": 10.0, "folds": [0, 1], "in_paper": True,
+             "feature": "waveform samples set to 0",
+             "curves": {s: [[90.0, 92.0], [80.0, 84.0], [10.0, 10.0]] for s in perturb.STRATEGIES}}
+    fig = figures.figure3({"audionet/digits": entry, "alexnet/digits": {**entry, "in_paper": False}},
+                          ["audionet/digits", "alexnet/digits", "audionet/gender"], "synthetic",
+                          {"audionet/digits": perturb.PAPER_ZEROING_1PCT["audionet/digits"]})
+    left, right = fig.axes
+    assert "not in the paper" in right.get_title() and "2 folds" in left.get_title()
+    means = [line.get_ydata() for line in left.get_lines()[:3]]
+    assert all(list(m) == [91.0, 82.0, 10.0] for m in means)
+    assert any(list(line.get_ydata()) == [10.0, 10.0] for line in left.get_lines())  # chance
+    assert any(list(line.get_ydata()) == [77.0] for line in left.get_lines())  # the paper's LRP at 1 %

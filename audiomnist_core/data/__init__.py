@@ -3,8 +3,10 @@ from .corpus import (
     GENDERS,
     META_NAME,
     CorpusError,
+    CorpusSummary,
     Recording,
     Speaker,
+    corpus_summary,
     data_folder,
     index_recordings,
     read_metadata,
@@ -15,6 +17,6 @@ from .synth import ensure_synthetic, synthesize
 from .verify import verify
 
 __all__ = [
-    "GENDERS", "META_NAME", "CorpusError", "Recording", "Speaker", "data_folder", "index_recordings",
+    "GENDERS", "META_NAME", "CorpusError", "CorpusSummary", "corpus_summary", "Recording", "Speaker", "data_folder", "index_recordings",
     "read_metadata", "read_wav", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
 ]

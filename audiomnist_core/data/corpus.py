@@ -9,6 +9,8 @@ import io
 import json
 import re
 import struct
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +165,79 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise CorpusError(f"{path}: is empty (0 samples)")
     samples, rate = sf.read(io.BytesIO(raw), dtype="int16", always_2d=False)
     return samples.astype(np.float32), int(rate)
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """What a corpus holds (:func:`corpus_summary`): its speakers and its recordings."""
+
+    speakers: dict[int, Speaker]
+    recordings: list[Recording]  # as :func:`index_recordings` orders them
+    seconds: np.ndarray  # (N,) duration of each recording in seconds
+    sample_rates: dict[int, int]  # sample rate (Hz) -> number of recordings
+
+    @property
+    def digits(self) -> np.ndarray:
+        """``(N,)`` the digit of each recording."""
+        return np.array([r.digit for r in self.recordings], dtype=np.int64)
+
+    def count(self, field: str) -> dict[str, int]:
+        """Speakers per value of a :class:`Speaker` field (``"gender"``, ``"accent"``,
+        ``"native_speaker"``, ...), the most frequent first."""
+        return dict(Counter(str(getattr(s, field)) or "(not given)" for s in self.speakers.values()).most_common())
+
+    def ages(self) -> dict[str, list[int]]:
+        """The known ages per gender (placeholders such as speaker 45's "1234" left out)."""
+        return {g: [s.age for s in self.speakers.values() if s.gender == g and s.age is not None] for g in GENDERS}
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per speaker for a table: id, gender, age, accent, native speaker, origin,
+        number of recordings."""
+        per_speaker = Counter(r.speaker for r in self.recordings)
+        return [
+            {
+                "speaker": s.id, "gender": s.gender, "age": s.age if s.age is not None else "?",
+                "accent": s.accent, "native speaker": s.native_speaker, "origin": s.origin,
+                "recordings": per_speaker[s.id],
+            }
+            for s in self.speakers.values()
+        ]
+
+    def examples(self, speaker: int | None = None, rep: int = 0) -> list[Recording]:
+        """One recording of each digit 0..9 at repetition ``rep``, all by one speaker:
+        ``speaker``, or the lowest id that has the ten."""
+        by_speaker: dict[int, dict[int, Recording]] = {}
+        for r in self.recordings:
+            if r.rep == rep:
+                by_speaker.setdefault(r.speaker, {})[r.digit] = r
+        complete = [s for s, digits in sorted(by_speaker.items()) if len(digits) == 10]
+        if speaker is None and complete:
+            speaker = complete[0]
+        if speaker not in complete:
+            raise CorpusError(f"speaker {speaker}: has not all ten digits at repetition {rep}")
+        return [by_speaker[speaker][d] for d in range(10)]
+
+
+def corpus_summary(root: str | Path, *, workers: int = 8) -> CorpusSummary:
+    """Speakers (from the metadata) and recordings (their durations and sample rates, read
+    from the wav headers) of the corpus at ``root``."""
+    speakers = read_metadata(root)
+    recordings = index_recordings(root)
+
+    def header(r: Recording) -> tuple[int, int]:
+        try:
+            info = sf.info(str(r.path))
+        except Exception as e:  # soundfile raises its own error types and RuntimeError
+            raise CorpusError(f"{r.path}: not a readable wav file ({str(e).splitlines()[0]})") from None
+        return info.frames, info.samplerate
+
+    with ThreadPoolExecutor(workers) as pool:
+        headers = list(pool.map(header, recordings))
+    frames = np.array([f for f, _ in headers], dtype=np.float64)
+    rates = np.array([r for _, r in headers], dtype=np.float64)
+    return CorpusSummary(
+        speakers=speakers,
+        recordings=recordings,
+        seconds=frames / np.maximum(rates, 1),
+        sample_rates=dict(Counter(int(r) for r in rates).most_common()),
+    )

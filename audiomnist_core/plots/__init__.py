@@ -1,0 +1,5 @@
+"""The book's figures, one module per chapter: ``dataset``, ``training``, ``relevance``,
+``manipulations``. Each function draws arrays or result dicts into a matplotlib figure and
+computes nothing that it shows. Import the chapter's module (``from audiomnist_core.plots
+import dataset``); this package imports nothing itself.
+"""

@@ -1,0 +1,199 @@
+"""Figures and tables of the dataset chapter: the speakers, the recordings' durations, one
+example of each digit as the networks receive it, and the speaker folds.
+
+Pure drawing from arrays, counts and folds (:class:`audiomnist_core.data.CorpusSummary`,
+:func:`audiomnist_core.splits.folds`); nothing shown is computed here.
+"""
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+
+from ..explain import SAMPLE_RATE as RATE
+from ..explain import spectrogram_frequencies, spectrogram_times
+from ..preprocess import HOP, TOP_DB
+from ..splits import Fold
+
+GENDER_COLOURS = {"female": "tab:orange", "male": "tab:blue"}
+ROLES = ("train", "validation", "test")
+ROLE_COLOURS = ("#9ecae1", "#fdae6b", "#d62728")  # train, validation, test
+MAX_ACCENTS = 12  # the rest of the accents as one bar
+
+
+def speakers_figure(genders: dict[str, int], ages: dict[str, Sequence[int]], accents: dict[str, int], caption: str = ""):
+    """Speakers by gender, their ages (stacked by gender) and their accents.
+
+    ``genders`` and ``accents`` map a value to its number of speakers (most frequent first);
+    ``ages`` holds the known ages per gender.
+    """
+    fig, (ax_g, ax_a, ax_c) = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 2, 2.4]})
+    names = list(genders)
+    bars = ax_g.bar(names, [genders[g] for g in names], color=[GENDER_COLOURS.get(g, "gray") for g in names])
+    ax_g.bar_label(bars)
+    ax_g.set_ylabel("speakers")
+    ax_g.set_title("gender")
+
+    known = [np.asarray(ages.get(g, []), dtype=float) for g in GENDER_COLOURS]
+    everyone = np.concatenate(known) if any(len(a) for a in known) else np.zeros(0)
+    if everyone.size:
+        bins = np.arange(5 * np.floor(everyone.min() / 5), 5 * np.ceil(everyone.max() / 5 + 1e-9) + 5, 5)
+        ax_a.hist(known, bins=bins, stacked=True, color=list(GENDER_COLOURS.values()), label=list(GENDER_COLOURS))
+        ax_a.legend(fontsize=8)
+    ax_a.set_xlabel("age (years)")
+    ax_a.set_ylabel("speakers")
+    ax_a.set_title(f"age ({everyone.size} of {sum(genders.values())} known)")
+
+    shown = dict(list(accents.items())[:MAX_ACCENTS])
+    rest = sum(accents.values()) - sum(shown.values())
+    if rest:
+        shown[f"{len(accents) - MAX_ACCENTS} others"] = rest
+    labels = list(shown)[::-1]
+    ax_c.barh(labels, [shown[k] for k in labels], color="tab:gray")
+    ax_c.tick_params(axis="y", labelsize=8)
+    ax_c.set_xlabel("speakers")
+    ax_c.set_title("accent")
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def durations_figure(seconds: np.ndarray, digits: np.ndarray, limit_s: float = 1.0, caption: str = ""):
+    """Durations of the recordings (s): their histogram and their spread per digit, with the
+    longest the networks accept (``limit_s``: 8000 samples at 8 kHz) as a dashed line."""
+    seconds = np.asarray(seconds, dtype=float)
+    digits = np.asarray(digits)
+    fig, (ax_h, ax_d) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
+    top = max(limit_s, float(seconds.max(initial=0.0))) * 1.05
+    ax_h.hist(seconds, bins=np.arange(0, top + 0.025, 0.025), color="tab:gray")
+    ax_h.axvline(limit_s, color="black", linestyle="--", linewidth=1, label=f"input length ({limit_s:g} s)")
+    ax_h.axvline(float(seconds.mean()), color="tab:red", linewidth=1, label=f"mean ({seconds.mean():.2f} s)")
+    ax_h.set_xlabel("duration (s)")
+    ax_h.set_ylabel("recordings")
+    ax_h.set_title(f"{seconds.size} recordings")
+    ax_h.legend(fontsize=8)
+    present = sorted(set(digits.tolist()))
+    ax_d.boxplot([seconds[digits == d] for d in present], positions=present, widths=0.6, flierprops={"markersize": 2})
+    ax_d.axhline(limit_s, color="black", linestyle="--", linewidth=1)
+    ax_d.set_xlabel("digit")
+    ax_d.set_ylabel("duration (s)")
+    ax_d.set_title("per digit")
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def waveform_axes(ax, wave: np.ndarray, title: str = "", rate: int = RATE) -> None:
+    """A padded int16-scale waveform against time (s)."""
+    wave = np.asarray(wave, dtype=float).reshape(-1)
+    ax.plot(np.arange(wave.size) / rate, wave, color="black", linewidth=0.4)
+    ax.set_xlim(0, wave.size / rate)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude (int16)")
+    ax.set_title(title, fontsize=9)
+
+
+def spectrogram_axes(ax, db: np.ndarray, title: str = ""):
+    """A 227 x 227 dB spectrogram (the AlexNet input) with its axes in seconds and Hz."""
+    freqs, times = spectrogram_frequencies(), spectrogram_times()
+    half = HOP / RATE / 2
+    image = ax.imshow(np.asarray(db), origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
+                      extent=(times[0] - half, times[-1] + half, freqs[0], freqs[-1]), interpolation="nearest")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title, fontsize=9)
+    return image
+
+
+def digit_examples(waves: np.ndarray, spectrograms: np.ndarray, titles: Sequence[str], columns: int = 5, caption: str = ""):
+    """Each example as the networks receive it: the padded 8 kHz waveform (AudioNet) above its
+    dB spectrogram (AlexNet). ``waves`` ``(n, 8000)``, ``spectrograms`` ``(n, 227, 227)``."""
+    n = len(titles)
+    blocks = -(-n // columns)
+    fig, axes = plt.subplots(2 * blocks, columns, figsize=(3.1 * columns, 4.6 * blocks), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 1.6] * blocks}, layout="constrained")
+    image = None
+    for i in range(blocks * columns):
+        ax_w, ax_s = axes[2 * (i // columns), i % columns], axes[2 * (i // columns) + 1, i % columns]
+        if i >= n:
+            ax_w.set_visible(False)
+            ax_s.set_visible(False)
+            continue
+        waveform_axes(ax_w, waves[i], titles[i])
+        image = spectrogram_axes(ax_s, spectrograms[i])
+        ax_s.set_xlim(ax_w.get_xlim())  # the padded second, aligned with the waveform above
+        if i % columns:
+            ax_w.set_ylabel("")
+            ax_s.set_ylabel("")
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), label="dB (re. maximum)", shrink=0.6, aspect=30)
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    return fig
+
+
+def folds_figure(folds: Sequence[Fold], genders: dict[int, str], title: str = "", caption: str = ""):
+    """Which speaker each fold trains, validates and tests on: a fold x speaker grid coloured
+    by role, female speakers' ids in orange; speakers a task leaves out are not shown."""
+    used = sorted({s for f in folds for s in (*f.train, *f.validation, *f.test)})
+    column = {s: j for j, s in enumerate(used)}
+    grid = np.full((len(folds), len(used)), np.nan)
+    for k, f in enumerate(folds):
+        for role, speakers in enumerate((f.train, f.validation, f.test)):
+            grid[k, [column[s] for s in speakers]] = role
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(used) + 1.5), 0.45 * len(folds) + 1.6))
+    ax.imshow(grid, cmap=ListedColormap(ROLE_COLOURS), vmin=-0.5, vmax=2.5, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(used)), [f"{s:02d}" for s in used], rotation=90, fontsize=7)
+    for label, s in zip(ax.get_xticklabels(), used):
+        label.set_color(GENDER_COLOURS.get(genders.get(s, ""), "black"))
+    ax.set_yticks(range(len(folds)), [f"fold {k}" for k in range(len(folds))])
+    ax.set_xlabel("speaker (female ids in orange)")
+    for role, colour in zip(ROLES, ROLE_COLOURS):
+        ax.plot([], [], "s", color=colour, markersize=9, label=role)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    if caption:
+        fig.suptitle(caption, fontsize=9, y=0.02, va="bottom")
+    fig.tight_layout(rect=(0, 0.06 if caption else 0, 1, 1))
+    return fig
+
+
+def folds_markdown(folds: Sequence[Fold], genders: dict[int, str]) -> str:
+    """The folds as a Markdown table of speaker ids, female ids in bold, with the counts."""
+    def ids(speakers: Sequence[int]) -> str:
+        shown = [f"**{s}**" if genders.get(s) == "female" else str(s) for s in sorted(speakers)]
+        return f"{' '.join(shown)} ({len(speakers)})"
+
+    lines = ["| fold | train | validation | test |", "|---|---|---|---|"]
+    lines += [f"| {k} | {ids(f.train)} | {ids(f.validation)} | {ids(f.test)} |" for k, f in enumerate(folds)]
+    return "\n".join(lines)
+
+
+def corpus_notice(label: str, synthetic: bool) -> str:
+    """An HTML notice box saying which corpus a page was built on; a warning for the synthetic one."""
+    if synthetic:
+        kind, heading = "warning", "Built on the SYNTHETIC corpus"
+        text = ("This page was built with " + html.escape(label) + ". Its recordings are spoken by "
+                "espeak-ng, not by people: they exercise the pipeline, and nothing measured on them is "
+                "evidence for or against the paper.")
+    else:
+        kind, heading = "note", "Corpus"
+        text = "This page was built with " + html.escape(label) + "."
+    return (f"<div class='admonition {kind}'><p class='admonition-title'>{heading}</p>"
+            f"<p>{text}</p></div>")
+
+
+def table_markdown(rows: Sequence[dict]) -> str:
+    """Rows of equal keys (``CorpusSummary.rows()``) as a Markdown table."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    cell = lambda v: html.escape(str(v)).replace("|", "\\|")  # noqa: E731 - a one-line formatter
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(row[k]) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
