@@ -14,26 +14,45 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..errors import AudiomnistError
 
 CASES = ("preprocess", "train", "lrp", "perturb")
 
 
-def side_by_side(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, run in turn ``repeats`` times.
+class Timing(NamedTuple):
+    """Median seconds of one side: wall-clock, and CPU time of the whole process (all threads)."""
+
+    wall: float
+    cpu: float
+
+
+def side_by_side(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Timing]:
+    """Median wall-clock and CPU seconds of each function, run in turn ``repeats`` times.
 
     The order alternates between repeats (forward, then backward) so that a drift in the
-    machine's load does not favour the side that runs first.
+    machine's load does not favour the side that runs first. The CPU time does not depend on
+    other processes the way the wall-clock time does, but it does not count parallelism either.
     """
-    times: dict[str, list[float]] = {name: [] for name in fns}
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeats):
         for name in list(fns)[:: 1 if r % 2 == 0 else -1]:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: Timing(statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns}
+
+
+def busy(log) -> None:
+    """Say so on ``log`` when other processes keep the CPUs busy: ratios that rely on
+    parallelism then come out low."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5 * cores:
+        log(f"bench: the machine is busy (load average {load:.1f} on {cores} cores); "
+            "wall-clock ratios of parallel code will be lower than on an idle machine", file=sys.stderr)
 
 
 def machine() -> dict[str, Any]:
@@ -45,6 +64,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "load_average": round(os.getloadavg()[0], 2),  # other processes at the end of the run
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
@@ -60,6 +80,7 @@ def run_all(only: list[str] | None = None, log=print) -> dict[str, Any]:
     if unknown:
         raise AudiomnistError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(CASES)}")
     results: dict[str, Any] = {}
+    busy(log)
     for name in CASES:
         if only and name not in only:
             continue
