@@ -143,43 +143,39 @@ def resample_clips(clips: list[np.ndarray], orig_sr: int, new_sr: int, *, worker
     bins that survive the resampling are computed (see :data:`FFT_LADDER`), in batches of
     at most ``max_elements`` complex values, ``workers`` batches at a time.
     """
+    if orig_sr == new_sr:
+        return list(clips)
     nums = [math.ceil(x.shape[-1] * new_sr / orig_sr) for x in clips]
     keep = [min(num, x.shape[-1]) // 2 + 1 for x, num in zip(clips, nums)]
-    groups: dict[int, list[int]] = {}
+    groups: dict[int, list[int]] = {}  # FFT size -> clips; 0: plain rfft, pocketfft is fast on such lengths
     for i, x in enumerate(clips):
         n = x.shape[-1]
-        smooth = scipy.fft.next_fast_len(n, real=True) == n  # pocketfft is fast on its own
-        groups.setdefault(0 if smooth else _fft_size(n + keep[i] - 1), []).append(i)
-    batches = [
-        (size, idx[start : start + max(1, max_elements // max(size, 1))])
-        for size, idx in groups.items()
-        for start in range(0, len(idx), max(1, max_elements // max(size, 1)))
-    ]
+        groups.setdefault(0 if scipy.fft.next_fast_len(n, real=True) == n else _fft_size(n + keep[i] - 1), []).append(i)
+    batches = []
+    for size, idx in groups.items():
+        rows = max(1, max_elements // size) if size else len(idx)
+        batches += [(size, idx[start : start + rows]) for start in range(0, len(idx), rows)]
 
     def run(batch: tuple[int, list[int]]) -> list[np.ndarray]:
         size, idx = batch
-        if size == 0:
-            heads = [scipy.fft.rfft(clips[i])[: keep[i]] for i in idx]
-        else:
+        if size:
             heads = _spectrum_heads([clips[i] for i in idx], [keep[i] for i in idx], size)
+        else:
+            heads = [scipy.fft.rfft(clips[i])[: keep[i]] for i in idx]
         out = []
         for i, spec in zip(idx, heads):
             n, num = clips[i].shape[-1], nums[i]
             m = min(num, n)
-            if num == n:
-                out.append(clips[i])
-                continue
             if m % 2 == 0:  # the unpaired bin at m // 2, as in resample_fft
                 spec[m // 2] *= 2.0 if num < n else 0.5
             out.append(scipy.fft.irfft(spec * (num / n), num))
         return out
 
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(run, batches))
     resampled: list[np.ndarray] = [np.empty(0)] * len(clips)
-    for (_, idx), out in zip(batches, results):
-        for i, y in zip(idx, out):
-            resampled[i] = y
+    with ThreadPoolExecutor(workers) as pool:
+        for (_, idx), out in zip(batches, pool.map(run, batches)):
+            for i, y in zip(idx, out):
+                resampled[i] = y
     return resampled
 
 
@@ -253,9 +249,9 @@ def spectrogram(x: torch.Tensor) -> torch.Tensor:
     ref = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device).scatter_reduce_(0, b, power.amax(-1), "amax")
     ref_db = 10.0 * torch.log10(torch.maximum(ref, floor))
     # The maximum is 0 dB, so librosa's floor (maximum - top_db) is -top_db.
-    silent = (10.0 * torch.log10(floor) - ref_db).clamp_min_(-TOP_DB)
+    silent = (10.0 * torch.log10(floor) - ref_db).clamp_min(-TOP_DB)
     db = silent[:, None, None].expand(-1, FREQ_BINS, TIME_FRAMES).contiguous()
-    db[b, :, t] = power.clamp_min_(floor).log10_().mul_(10.0).sub_(ref_db[b, None]).clamp_min_(-TOP_DB)
+    db[b, :, t] = (10.0 * torch.log10(power.clamp_min(floor)) - ref_db[b, None]).clamp_min(-TOP_DB)
     return db.reshape(*lead, FREQ_BINS, TIME_FRAMES)
 
 

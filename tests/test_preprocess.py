@@ -225,3 +225,12 @@ def test_a_speaker_missing_from_the_metadata_is_an_error(tmp_path, make_noise_co
     del genders[12]
     with pytest.raises(CorpusError, match="speaker 12"):
         load_signals(recordings, genders, PreprocessConfig(), tmp_path / "cache", progress=False)
+
+
+def test_spectrogram_is_differentiable_with_the_same_values():
+    """With a gradient the FFT runs in torch, without it in scipy: the same numbers."""
+    x = torch.from_numpy(padded_clips(2, seed=6)).requires_grad_(True)
+    s = spectrogram(x)
+    torch.testing.assert_close(s.detach(), spectrogram(x.detach()), rtol=0, atol=1e-9)
+    s.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

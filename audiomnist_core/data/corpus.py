@@ -149,21 +149,23 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     if not raw:
         raise CorpusError(f"{path}: is empty (0 bytes)")
     try:
-        info = sf.info(io.BytesIO(raw))
+        info = sf.SoundFile(io.BytesIO(raw))  # the header is parsed once, for the checks and the read
     except Exception as e:  # soundfile raises its own error types and RuntimeError
         raise CorpusError(f"{path}: not a readable wav file ({str(e).splitlines()[0]})") from None
-    if info.format != "WAV":
-        raise CorpusError(f"{path}: not a wav file (format {info.format})")
-    if info.channels != 1:
-        raise CorpusError(f"{path}: has {info.channels} channels; mono is required")
-    if info.subtype != "PCM_16":
-        raise CorpusError(f"{path}: sample format {info.subtype}; 16-bit PCM (int16) is required")
-    short = data_shortfall(raw)
-    if short:
-        raise CorpusError(f"{path}: truncated: the header declares {short[0]} bytes of samples, {short[1]} are present")
-    if info.frames == 0:
-        raise CorpusError(f"{path}: is empty (0 samples)")
-    samples, rate = sf.read(io.BytesIO(raw), dtype="int16", always_2d=False)
+    with info:
+        if info.format != "WAV":
+            raise CorpusError(f"{path}: not a wav file (format {info.format})")
+        if info.channels != 1:
+            raise CorpusError(f"{path}: has {info.channels} channels; mono is required")
+        if info.subtype != "PCM_16":
+            raise CorpusError(f"{path}: sample format {info.subtype}; 16-bit PCM (int16) is required")
+        short = data_shortfall(raw)
+        if short:
+            raise CorpusError(f"{path}: truncated: the header declares {short[0]} bytes of samples, {short[1]} are present")
+        if info.frames == 0:
+            raise CorpusError(f"{path}: is empty (0 samples)")
+        samples = info.read(dtype="int16")
+        rate = info.samplerate
     return samples.astype(np.float32), int(rate)
 
 
