@@ -456,6 +456,9 @@ class Trainer:
             "metrics": self.metrics,
             "best": self.best,
             "seconds": self.seconds,
+            # the training loss/accuracy sums since the last validation record
+            "running": self._stats["eval"].cpu(),
+            "running_count": self._counts["eval"],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -466,6 +469,8 @@ class Trainer:
         self.metrics = list(state["metrics"])
         self.best = state["best"]
         self.seconds = float(state["seconds"])
+        self._stats["eval"] = state["running"].to(self.device)
+        self._counts["eval"] = int(state["running_count"])
 
     def tested_state(self) -> tuple[dict, int]:
         """The weights to test and their iteration: the final iterate, or the best on validation."""

@@ -26,7 +26,7 @@ train:
   runs: [alexnet/digits, audionet/gender]
   folds: {folds}
   batch_size: 8
-  eval_every: 2
+  eval_every: {eval_every}
   checkpoint_every: 2
   select: {select}
   max_train_per_fold: 40
@@ -38,9 +38,9 @@ train:
 
 
 def tiny_profile(folder: Path, name: str = "tiny", *, iterations: int = 6, select: str = "final",
-                 folds: str = "[0]", lr: float = 0.001) -> Path:
+                 folds: str = "[0]", lr: float = 0.001, eval_every: int = 2) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr))
+    path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr, eval_every=eval_every))
     return path
 
 
@@ -192,7 +192,9 @@ def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, t
 
 
 def test_kill_9_then_resume_gives_identical_weights(env, monkeypatch):
-    profile = str(tiny_profile(env, "long", iterations=16))
+    # Validation every 3 iterations, checkpoints every 2: a resume restores the running
+    # training loss of the current validation window too.
+    profile = str(tiny_profile(env, "long", iterations=16, eval_every=3))
     _runs(env, "straight", monkeypatch)
     straight = open_run(profile, "synthetic")
     train.train_profile(straight, "alexnet", "digits", 0, "cpu", progress=False)
