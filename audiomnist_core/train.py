@@ -820,19 +820,22 @@ def _markdown(header: list[str], lines: list[list[str]]) -> str:
 
 
 def format_schedules(run: Run) -> str:
-    """The profile's training schedules beside the paper's, as a Markdown table."""
+    """The profile's training schedules, each value with the paper's in brackets, as a Markdown table."""
     from .config import load_profile
 
     paper = load_profile("paper").train
     t = run.config.train
-    header = ["model / task", "batch", "learning rate", "halved every", "iterations", "clipping", "paper: iterations, halved every, batch"]
+
+    def clip(s: Schedule) -> str:
+        return "off" if s.clip_norm is None else f"norm {s.clip_norm:g}"
+
+    header = ["model / task", "learning rate", "halved every", "iterations", "batch", "gradient clipping"]
     lines = []
     for name in t.runs:
         s, p = t.schedules[name], paper.schedules[name]
         lines.append([
-            name, str(t.batch_size), f"{s.learning_rate:g}", f"{s.lr_step:,}", f"{s.iterations:,}",
-            "off" if s.clip_norm is None else f"norm {s.clip_norm:g}",
-            f"{p.iterations:,}, {p.lr_step:,}, {paper.batch_size}",
+            name, f"{s.learning_rate:g} ({p.learning_rate:g})", f"{s.lr_step:,} ({p.lr_step:,})",
+            f"{s.iterations:,} ({p.iterations:,})", f"{t.batch_size} ({paper.batch_size})", f"{clip(s)} ({clip(p)})",
         ])
     return _markdown(header, lines)
 
