@@ -25,20 +25,11 @@ import time
 
 import torch
 
+from .signals import noise_bursts
+
 BATCH = 32
 REPEATS = 3
 TEST_SET = 6000  # one digit fold's test set of AudioMNIST: 12 speakers x 500 recordings
-
-
-def _waves(n: int, seed: int) -> torch.Tensor:
-    """Noise bursts of 0.3 to 0.9 s at random offsets inside 1 s of zero padding, int16 scale."""
-    g = torch.Generator().manual_seed(seed)
-    waves = torch.zeros(n, 8000)
-    sizes = torch.randint(2400, 7200, (n,), generator=g)
-    for i, size in enumerate(sizes.tolist()):
-        start = int(torch.randint(0, 8000 - size, (1,), generator=g))
-        waves[i, start : start + size] = 3000 * torch.randn(size, generator=g)
-    return waves
 
 
 def _gradient(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -65,7 +56,7 @@ def _case(name: str, log) -> dict[str, float]:
 
     torch.manual_seed(0)
     model = build(name, "digits")
-    waves = _waves(BATCH, seed=1)
+    waves = noise_bursts(BATCH, seed=1)
     mean = mean_spectrogram(waves) if INPUTS[name] == "spectrogram" else None
     inputs = model_input(INPUTS[name], waves, mean)
     targets = torch.arange(BATCH) % 10

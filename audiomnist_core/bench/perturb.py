@@ -17,19 +17,10 @@ import time
 
 import torch
 
+from .signals import noise_bursts
+
 N_SAMPLES = 64
 BATCH = 100
-
-
-def _waves(n: int, seed: int) -> torch.Tensor:
-    """Noise bursts of 0.3 to 0.9 s at random offsets inside 1 s of zero padding, int16 scale."""
-    g = torch.Generator().manual_seed(seed)
-    waves = torch.zeros(n, 8000)
-    sizes = torch.randint(2400, 7200, (n,), generator=g)
-    for i, size in enumerate(sizes.tolist()):
-        start = int(torch.randint(0, 8000 - size, (1,), generator=g))
-        waves[i, start : start + size] = 3000 * torch.randn(size, generator=g)
-    return waves
 
 
 def run(log=print) -> dict[str, float]:
@@ -41,7 +32,7 @@ def run(log=print) -> dict[str, float]:
     with torch.random.fork_rng():  # the untrained weights, without touching the caller's RNG
         torch.manual_seed(0)
         model = build("audionet", "digits").eval()
-    waves = _waves(N_SAMPLES, seed=1)
+    waves = noise_bursts(N_SAMPLES, seed=1)
     labels = torch.randint(0, 10, (N_SAMPLES,), generator=torch.Generator().manual_seed(2))
     composite = explain.default_composite("audionet")
 

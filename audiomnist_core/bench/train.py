@@ -18,6 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .signals import noise_bursts
 
 
 def _sync(device: torch.device) -> None:
@@ -35,17 +36,6 @@ def _timed(fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def _waves(n: int, seed: int) -> torch.Tensor:
-    """Noise bursts of 0.3 to 0.9 s at random offsets inside 1 s of zero padding, int16 scale,
-    like the padded recordings."""
-    g = torch.Generator().manual_seed(seed)
-    waves = torch.zeros(n, 8000)
-    for i, size in enumerate(torch.randint(2400, 7200, (n,), generator=g).tolist()):
-        start = int(torch.randint(0, 8000 - size, (1,), generator=g))
-        waves[i, start : start + size] = 3000 * torch.randn(size, generator=g)
-    return waves
-
-
 def efficiency(model_name: str, device: torch.device, batch_size: int, steps: int, repeats: int, log=print) -> dict[str, float]:
     """Pipeline and bare samples/s of one model, and their ratio: ``repeats`` interleaved
     pairs of ``steps`` steps each; the fastest of each side counts (the least disturbed by
@@ -60,7 +50,7 @@ def efficiency(model_name: str, device: torch.device, batch_size: int, steps: in
     paper = load_profile("paper").train
     config = dataclasses.replace(paper, batch_size=batch_size, bf16=False, channels_last=False)
     schedule = paper.schedules[f"{model_name}/digits"]
-    waves = _waves(4 * batch_size, seed=0)
+    waves = noise_bursts(4 * batch_size, seed=0)
     labels = torch.randint(0, 10, (waves.shape[0],), generator=torch.Generator().manual_seed(1))
     mean = mean_spectrogram(waves) if INPUTS[model_name] == "spectrogram" else None
     trainer = Trainer(model_name, "digits", schedule, config, waves, labels, mean=mean, device=device)
