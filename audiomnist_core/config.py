@@ -20,6 +20,8 @@ from .errors import AudiomnistError
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 MODELS = ("alexnet", "audionet")
 TASKS = ("digits", "gender")
+INITS = ("original", "glorot")
+OPTIMIZERS = ("sgd", "adam")
 
 
 class ConfigError(AudiomnistError, ValueError):
@@ -55,6 +57,9 @@ class Schedule:
     iterations: int
     lr_gamma: float = 0.5
     clip_norm: float | None = None  # gradient-norm clipping; None: off
+    # Departures from the paper for short schedules (quick); the paper profile keeps the defaults.
+    init: str = "original"  # "original": the Caffe files' Gaussians; "glorot": Glorot-uniform, zero bias
+    optimizer: str = "sgd"  # "sgd": with train.momentum, as the paper; "adam": Adam (betas 0.9, 0.999)
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,10 @@ def _validate(cfg: Config, where: str) -> None:
             raise bad(f"train.schedules.{name}", "needs learning_rate > 0, iterations >= 1, lr_step >= 1, 0 < lr_gamma <= 1")
         if s.clip_norm is not None and s.clip_norm <= 0:
             raise bad(f"train.schedules.{name}.clip_norm", "must be positive or null")
+        if s.init not in INITS:
+            raise bad(f"train.schedules.{name}.init", f"must be one of {', '.join(INITS)}, not {s.init!r}")
+        if s.optimizer not in OPTIMIZERS:
+            raise bad(f"train.schedules.{name}.optimizer", f"must be one of {', '.join(OPTIMIZERS)}, not {s.optimizer!r}")
     if isinstance(t.folds, str) and t.folds != "all":
         raise bad("train.folds", f"must be 'all' or a list of fold indices, not {t.folds!r}")
     if t.batch_size < 1 or t.eval_every < 1 or t.checkpoint_every < 1:

@@ -109,10 +109,25 @@ MODELS: dict[str, Callable[..., nn.Module]] = {"alexnet": AlexNet, "audionet": A
 INPUTS = {"alexnet": "spectrogram", "audionet": "waveform"}
 
 
-def build(name: str, task: str) -> nn.Module:
-    """A freshly initialised model for ``task`` ("digits" or "gender")."""
+def glorot(model: nn.Module) -> nn.Module:
+    """Re-initialise every conv and linear layer Glorot-uniform with zero bias, in place."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def build(name: str, task: str, init: str = "original") -> nn.Module:
+    """A freshly initialised model for ``task`` ("digits" or "gender").
+
+    ``init="original"`` keeps the Caffe files' Gaussians; ``"glorot"`` is Glorot-uniform.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
     if task not in N_CLASSES:
         raise ValueError(f"unknown task {task!r}; use one of {', '.join(N_CLASSES)}")
-    return MODELS[name](N_CLASSES[task])
+    if init not in ("original", "glorot"):
+        raise ValueError(f"unknown init {init!r}; use 'original' or 'glorot'")
+    model = MODELS[name](N_CLASSES[task])
+    return glorot(model) if init == "glorot" else model

@@ -331,6 +331,15 @@ class EpochSampler:
         self.pos = int(state["pos"])
 
 
+def optimizer(net: nn.Module, schedule: Schedule, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (the paper), or Adam where a short schedule asks for it."""
+    if schedule.optimizer == "adam":
+        return torch.optim.Adam(net.parameters(), lr=schedule.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        net.parameters(), lr=schedule.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
 def _seeds(seed: int, model: str, task: str, fold: int) -> tuple[int, int, int]:
     """Independent seeds of one run: model initialisation, batch order, dropout."""
     ss = np.random.SeedSequence([seed, fold, zlib.crc32(f"{model}/{task}".encode())])
@@ -369,11 +378,9 @@ class Trainer:
         init_seed, sampler_seed, self.dropout_seed = seeds
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
-            net = build(model_name, task)  # initialised on the CPU: the same weights on every device
+            net = build(model_name, task, schedule.init)  # on the CPU: the same weights on every device
         self.net = net.to(device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(), lr=schedule.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        self.optimizer = optimizer(self.net, schedule, config)
         self.sampler = EpochSampler(waves.shape[0], config.batch_size, sampler_seed, device)
         self.iteration = 0
         self.metrics: list[dict] = []

@@ -306,6 +306,17 @@ def test_config_and_toc_of_the_book():
                                       "book/04_manipulations", "book/reproduction-notes"]
 
 
+def test_each_chapter_opens_with_a_hidden_install_cell_for_the_configured_repository():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    chapters = sorted((ROOT / "book").glob("*.ipynb"))
+    assert len(chapters) == 4
+    for path in chapters:
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", []), path.name
+        assert f"git clone -q --depth 1 {url}.git" in first.source, f"{path.name}: install cell does not clone {url}"
+        assert "torch" not in first.source.split("pip install", 1)[1], f"{path.name}: reinstalls torch"
+
+
 def test_every_citation_in_the_book_is_in_the_bibliography():
     keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M))
     cited = set()

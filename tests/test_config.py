@@ -43,6 +43,8 @@ BAD = {
     "bad value": (lambda d: d["preprocess"].update(resampler="linear"), "preprocess.resampler"),
     "out of range": (lambda d: d["data"].update(synth_speakers=61), "data.synth_speakers"),
     "missing schedule": (lambda d: d["train"]["schedules"].pop("alexnet/digits"), "alexnet/digits"),
+    "unknown init": (lambda d: d["train"]["schedules"]["audionet/digits"].update(init="he"), "init"),
+    "unknown optimizer": (lambda d: d["train"]["schedules"]["audionet/digits"].update(optimizer="rmsprop"), "optimizer"),
     "bad fraction": (lambda d: d["perturb"].update(fractions=[0.0, 1.5]), "perturb.fractions"),
 }
 

@@ -155,6 +155,20 @@ def test_outputs_per_task(name, shape, task, classes):
     assert model.eval()(torch.zeros(3, *shape)).shape == (3, classes)
 
 
+@pytest.mark.parametrize("name", ["alexnet", "audionet"])
+def test_glorot_initialisation_is_an_option(name):
+    torch.manual_seed(0)
+    model = models.build(name, "digits", init="glorot")
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+            assert m.weight.abs().max() <= (6 / (fan_in + fan_out)) ** 0.5
+            assert torch.all(m.bias == 0)
+    with pytest.raises(ValueError, match="unknown init"):
+        models.build(name, "digits", init="he")
+
+
 def test_registry():
     assert set(models.MODELS) == set(models.INPUTS) == {"alexnet", "audionet"}
     assert models.INPUTS == {"alexnet": "spectrogram", "audionet": "waveform"}

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from audiomnist_core import cli, train
-from audiomnist_core.config import Schedule
+from audiomnist_core.config import Schedule, TrainConfig
 from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.runs import open_run, save_json
 
@@ -33,14 +33,17 @@ train:
   max_eval_per_fold: 20
   schedules:
     alexnet/digits:  {{learning_rate: {lr}, lr_step: 3, iterations: {iterations}, clip_norm: 5}}
-    audionet/gender: {{learning_rate: 0.0001, lr_step: 3, iterations: {iterations}, clip_norm: null}}
+    audionet/gender: {{learning_rate: 0.0001, lr_step: 3, iterations: {iterations}, clip_norm: null,
+                       init: {init}, optimizer: {optimizer}}}
 """
 
 
 def tiny_profile(folder: Path, name: str = "tiny", *, iterations: int = 6, select: str = "final",
-                 folds: str = "[0]", lr: float = 0.001, eval_every: int = 2) -> Path:
+                 folds: str = "[0]", lr: float = 0.001, eval_every: int = 2,
+                 init: str = "original", optimizer: str = "sgd") -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr, eval_every=eval_every))
+    path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr, eval_every=eval_every,
+                                init=init, optimizer=optimizer))
     return path
 
 
@@ -71,9 +74,12 @@ def _assert_identical(a: dict, b: dict) -> None:
         assert a[name]["model"].keys() == b[name]["model"].keys()
         for key in a[name]["model"]:
             assert torch.equal(a[name]["model"][key], b[name]["model"][key]), (name, key)
-    momentum_a = a[train.CHECKPOINT]["optimizer"]["state"]
-    momentum_b = b[train.CHECKPOINT]["optimizer"]["state"]
-    assert all(torch.equal(momentum_a[i]["momentum_buffer"], momentum_b[i]["momentum_buffer"]) for i in momentum_a)
+    state_a = a[train.CHECKPOINT]["optimizer"]["state"]  # momentum buffers, or Adam's moments and step
+    state_b = b[train.CHECKPOINT]["optimizer"]["state"]
+    assert state_a.keys() == state_b.keys() and state_a
+    for i in state_a:
+        assert state_a[i].keys() == state_b[i].keys()
+        assert all(torch.equal(state_a[i][k], state_b[i][k]) for k in state_a[i]), i
     strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]  # noqa: E731
     assert strip(a[train.CHECKPOINT]["metrics"]) == strip(b[train.CHECKPOINT]["metrics"])
 
@@ -124,6 +130,23 @@ def test_epoch_sampler_permutes_each_epoch_and_resumes():
     assert train.EpochSampler(3, 8, seed=0, device=torch.device("cpu")).next().numel() == 3
 
 
+def test_optimizer_and_init_follow_the_schedule():
+    config = TrainConfig()
+    net = torch.nn.Linear(3, 2)
+    sgd = train.optimizer(net, Schedule(0.1, 10, 20), config)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == config.momentum
+    adam = train.optimizer(net, Schedule(0.0005, 10, 20, optimizer="adam"), config)
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.0005
+    waves, labels = torch.zeros(4, 8000), torch.tensor([0, 1, 0, 1])
+    trainers = {init: train.Trainer("audionet", "gender", Schedule(0.1, 10, 20, init=init), config, waves, labels)
+                for init in ("original", "glorot")}
+    fc7 = {init: t.net.classifier[1] for init, t in trainers.items()}
+    assert fc7["original"].weight.std().item() == pytest.approx(0.1, rel=0.05)
+    bound = (6 / (16000 + 1024)) ** 0.5  # Glorot-uniform
+    assert fc7["glorot"].weight.abs().max().item() <= bound
+    assert fc7["glorot"].weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05)
+
+
 def test_resolve_device():
     auto = train.resolve_device("auto")
     assert auto.type in ("cuda", "mps", "cpu")
@@ -167,9 +190,13 @@ def test_profile_fold_out_of_range(env):
 
 # --- training, resuming, checkpoints ------------------------------------------------------
 
-@pytest.mark.parametrize("model, task", [("alexnet", "digits"), ("audionet", "gender")])
-def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, task):
-    profile = str(tiny_profile(env))
+@pytest.mark.parametrize("model, task, recipe", [
+    ("alexnet", "digits", {}),
+    ("audionet", "gender", {}),
+    ("audionet", "gender", {"init": "glorot", "optimizer": "adam"}),
+])
+def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, task, recipe):
+    profile = str(tiny_profile(env, **recipe))
     _runs(env, "straight", monkeypatch)
     straight = open_run(profile, "synthetic")
     train.train_profile(straight, model, task, 0, "cpu", progress=False)
