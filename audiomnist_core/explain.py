@@ -42,7 +42,7 @@ from . import train
 from .errors import AudiomnistError
 from .models import INPUTS, AlexNet, AudioNet
 from .preprocess import FIRST_FRAME, FREQ_BINS, HOP, N_FFT, TIME_FRAMES, TOP_DB, model_input, spectrogram
-from .runs import atomic_path
+from .runs import atomic_path, status
 
 DEFAULT_BATCH = 64
 SAMPLE_RATE = 8000  # Hz, the models' input rate (section 2.2.1)
@@ -995,6 +995,7 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
                     return Explained(*arrays, stamp["composite"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged or older cache entry is recomputed, not trusted
+    status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {stamp['composite']}")
     model = _trained_model(run, model_name, task, fold, device)
     inputs = model_inputs(model_name, data.test.waves, mean)
     labels = data.test.labels(task)

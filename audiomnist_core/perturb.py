@@ -27,6 +27,7 @@ from torch import nn
 from .errors import AudiomnistError
 from .models import INPUTS, N_CLASSES
 from .preprocess import Signals, TOP_DB, spectrogram, waveform_input
+from .runs import status
 
 STRATEGIES = ("random", "amplitude", "relevance")
 FLOOR_DB = -TOP_DB  # the dB spectrogram's floor: -80 dB below its maximum
@@ -428,6 +429,7 @@ def frequency_scaling_fold(run, fold: int, device: torch.device) -> dict:
 
     def compute() -> dict:
         test, _, mean = _test_set(run, "gender", fold)
+        status(f"frequency scaling: alexnet/gender fold {fold}, {len(test)} test recordings")
         model = train.load_model(run, "alexnet", "gender", fold, device)
         out = frequency_scaling_accuracy(model, test.waves, test.gender, mean, cfg.male_scale, cfg.female_scale, cfg.batch_size, device)
         return {**out, "n_test": len(test)}
@@ -445,6 +447,8 @@ def zeroing_fold(run, model_name: str, task: str, fold: int, device: torch.devic
 
     def compute() -> dict:
         test, idx, mean = _test_set(run, task, fold)
+        status(f"zeroing: {model_name}/{task} fold {fold}, {len(test)} test recordings x {len(cfg.fractions)} "
+               f"fractions x {len(STRATEGIES)} strategies")
         model = train.load_model(run, model_name, task, fold, device)
         relevance = torch.as_tensor(explain.test_relevance(run, model_name, task, fold, device))[idx]
         generator = torch.Generator().manual_seed(_seed(cfg.seed, MODELS_INDEX[model_name], TASKS_INDEX[task], fold))

@@ -35,6 +35,11 @@ def data_dir() -> Path:
     return Path(os.environ.get("AUDIOMNIST_DATA_DIR", repo_root() / "data"))
 
 
+def status(message: str) -> None:
+    """One line on stderr saying what long work is doing (`make book` shows it per chapter)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it into place atomically."""

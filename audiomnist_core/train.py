@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -47,7 +46,7 @@ from .data import GENDERS, read_metadata
 from .errors import AudiomnistError
 from .models import INPUTS, N_CLASSES, build
 from .preprocess import Signals, corpus_signals, mean_spectrogram, model_input
-from .runs import Run, atomic_path, load_json, save_json, save_torch
+from .runs import Run, atomic_path, load_json, save_json, save_torch, status
 
 # The paper's Table 1: mean and std of the test accuracy over its splits, in percent.
 PAPER_TABLE1 = {
@@ -66,10 +65,6 @@ METRICS_LINES = "metrics.jsonl"
 POSTFIX_SECONDS = 1.0  # refresh the progress bar's loss/accuracy at most this often (a device sync)
 
 Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -618,6 +613,8 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
         trainer.load_state_dict(state)
         log(f"{model}/{task} fold {fold}: resuming at iteration {trainer.iteration} of {schedule.iterations}")
     _write_metrics(folder, trainer.metrics)  # drops records newer than the checkpoint
+    if not progress:  # no bar: a line at the start and at each validation says what is running
+        log(f"{model}/{task} fold {fold}: training {schedule.iterations} iterations on {device}")
 
     bar = tqdm(total=schedule.iterations, initial=trainer.iteration, desc=f"{model}/{task} fold {fold}",
                unit="it", disable=not progress, dynamic_ncols=True)
@@ -637,6 +634,9 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
                     record = trainer.validate(data.validation)
                     _append_metrics(folder, trainer.metrics)
                     postfix["val_acc"] = f"{record['val_accuracy']:.1f}"
+                    if not progress:
+                        log(f"{model}/{task} fold {fold}: iteration {it}/{schedule.iterations}, validation accuracy "
+                            f"{record['val_accuracy']:.1f} %, {trainer.seconds:.0f} s")
                 if it % t.checkpoint_every == 0 or done:
                     _save_checkpoint(folder, {**trainer.state_dict(), "key": key})
                 bar.update(1)
@@ -705,7 +705,7 @@ def jobs(run: Run, model: str | None = None, task: str | None = None, fold: int 
 
 
 def ensure_trained(run: Run, model: str, task: str, fold: int, device: str | torch.device | None = None,
-                   *, progress: bool = True, log: Log = _stderr) -> Path:
+                   *, progress: bool = True, log: Log = status) -> Path:
     """The tested weights (``model.pt``) of a finished run; trains or resumes it first if needed."""
     if _complete(run, model, task, fold) is None:
         dev = resolve_device(device or run.config.train.device)
@@ -716,7 +716,7 @@ def ensure_trained(run: Run, model: str, task: str, fold: int, device: str | tor
 
 
 def train_profile(run: Run, model: str | None = None, task: str | None = None, fold: int | None = None,
-                  device: str | torch.device | None = None, *, progress: bool = True, log: Log = _stderr) -> None:
+                  device: str | torch.device | None = None, *, progress: bool = True, log: Log = status) -> None:
     """Train every run the request names (see :func:`jobs`) that is not complete yet.
 
     Each (model, task, fold) is an independent job, so folds can be spread over machines
@@ -730,7 +730,7 @@ def train_profile(run: Run, model: str | None = None, task: str | None = None, f
 
 
 def load_model(run: Run, model: str, task: str, fold: int, device: str | torch.device = "cpu",
-               *, train: bool = True, log: Log = _stderr) -> nn.Module:
+               *, train: bool = True, log: Log = status) -> nn.Module:
     """The tested model of a run, in evaluation mode on ``device``.
 
     With ``train=True`` a missing run is trained first (on the profile's device); with

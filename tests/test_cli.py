@@ -81,3 +81,13 @@ def test_bench_preprocess_sides_compute_the_same_spectrograms(tmp_path, make_noi
     assert np.abs(ours.numpy() - original).max() < 0.05
     assert not list(tmp_path.glob("cold-cache-*"))  # the cold cache is removed afterwards
     assert torch.all(ours.amax(dim=(-2, -1)) == 0)
+
+
+def test_paper_projection_counts_every_run_and_fold_of_the_paper_profile():
+    from audiomnist_core.bench import train as bench_train
+
+    samples = bench_train.paper_samples()
+    # SPEC: AlexNet 10,000 iterations x (5 digit + 4 gender folds); AudioNet 50,000 x 5 + 10,000 x 4; batch 100.
+    assert samples == {"alexnet": (5 + 4) * 10_000 * 100, "audionet": (5 * 50_000 + 4 * 10_000) * 100}
+    hours = bench_train.projected_hours({"alexnet": 1000.0, "audionet": 500.0}, samples)
+    assert hours == pytest.approx((9_000_000 / 1000 + 29_000_000 / 500) / 3600)

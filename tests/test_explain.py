@@ -496,7 +496,7 @@ class _FoldData:
         self.train = self.validation = test
 
 
-def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch):
+def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
     from audiomnist_core import train
     from audiomnist_core.config import load_profile
     from audiomnist_core.runs import Run
@@ -516,8 +516,10 @@ def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch):
     first = explain.test_relevance(run, "audionet", "gender", 0)
     assert first.shape == (3, 1, 8000) and first.dtype == torch.float32
     assert run.path("relevance", "audionet-gender-fold0.npz").is_file()
+    assert "relevance: audionet/gender fold 0, 3 test recordings" in capsys.readouterr().err
     second = explain.test_relevance(run, "audionet", "gender", 0)
     assert torch.equal(first, second) and len(calls) == 1  # read from the cache
+    assert "relevance:" not in capsys.readouterr().err  # nothing computed, nothing said
     checkpoint.write_bytes(b"weights v2")
     explain.test_relevance(run, "audionet", "gender", 0)
     assert len(calls) == 2  # a new checkpoint is explained again

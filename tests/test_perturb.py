@@ -318,7 +318,11 @@ def test_cli_perturb_json(synth_corpus, tmp_path, monkeypatch, capsys):
     profile.write_text(TINY)
     argv = ["perturb", "--profile", str(profile), "--data", str(synth_corpus), "--device", "cpu", "--json"]
     assert cli.main(argv) == 0
-    out = json.loads(capsys.readouterr().out)  # stdout holds the JSON document only
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)  # stdout holds the JSON document only
+    for line in ("frequency scaling: alexnet/gender fold 0", "zeroing: audionet/digits fold 0",
+                 "relevance: audionet/digits fold 0"):  # what it computes, on stderr
+        assert line in captured.err
     fs = out["frequency_scaling"]
     assert len(fs["accuracy"]) == len(fs["opposite_share"]) == 1
     assert (fs["paper_mean"], fs["paper_std"]) == (20.3, 12.6)

@@ -213,6 +213,7 @@ def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, t
     log = []
     train.train_profile(resumed, model, task, 0, "cpu", progress=False, log=log.append)
     assert any("resuming at iteration 2" in line for line in log)
+    assert any("iteration 4/6, validation accuracy" in line for line in log)  # no bar: a line per validation
     _assert_identical(_states(straight, model, task), _states(resumed, model, task))
     lines = (folder / train.METRICS_LINES).read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [2, 4, 6]

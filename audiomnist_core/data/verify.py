@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import struct
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
