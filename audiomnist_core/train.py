@@ -836,13 +836,17 @@ def format_schedules(run: Run) -> str:
     def clip(s: Schedule) -> str:
         return "off" if s.clip_norm is None else f"norm {s.clip_norm:g}"
 
-    header = ["model / task", "learning rate", "halved every", "iterations", "batch", "gradient clipping"]
+    def recipe(s: Schedule) -> str:
+        return f"{'SGD' if s.optimizer == 'sgd' else 'Adam'}, {s.init} init"
+
+    header = ["model / task", "learning rate", "halved every", "iterations", "batch", "gradient clipping", "optimiser"]
     lines = []
     for name in t.runs:
         s, p = t.schedules[name], paper.schedules[name]
         lines.append([
             name, f"{s.learning_rate:g} ({p.learning_rate:g})", f"{s.lr_step:,} ({p.lr_step:,})",
             f"{s.iterations:,} ({p.iterations:,})", f"{t.batch_size} ({paper.batch_size})", f"{clip(s)} ({clip(p)})",
+            f"{recipe(s)} ({recipe(p)})",
         ])
     return _markdown(header, lines)
 

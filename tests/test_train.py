@@ -430,3 +430,16 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
         assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], r["task"])]
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic")
     assert rc == 0 and "paper (%)" in out and "95.87 ± 2.85" in out
+
+
+def test_schedules_table_sets_each_recipe_beside_the_papers():
+    from types import SimpleNamespace
+
+    from audiomnist_core.config import load_profile
+
+    table = train.format_schedules(SimpleNamespace(config=load_profile("quick"))).splitlines()
+    assert table[0].startswith("| model / task | learning rate |") and "optimiser" in table[0]
+    rows = {line.split("|")[1].strip(): line for line in table[2:]}
+    assert set(rows) == {"alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender"}
+    assert "0.01 (0.001)" in rows["alexnet/digits"] and "SGD, original init (SGD, original init)" in rows["alexnet/digits"]
+    assert "0.0005 (0.0001)" in rows["audionet/digits"] and "Adam, glorot init (SGD, original init)" in rows["audionet/digits"]
