@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -62,6 +63,7 @@ MODEL = "model.pt"
 RESULT = "result.json"
 METRICS = "metrics.json"
 METRICS_LINES = "metrics.jsonl"
+LOCK = "train.lock"  # held while a process trains the run: "<host> <pid>"
 POSTFIX_SECONDS = 1.0  # refresh the progress bar's loss/accuracy at most this often (a device sync)
 
 Log = Callable[[str], None]
@@ -543,6 +545,60 @@ def _complete(run: Run, model: str, task: str, fold: int) -> dict | None:
     return result
 
 
+class Busy(AudiomnistError):
+    """Another process holds the run's lock: it is training that run now."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/train.lock`` while training the run in ``folder``.
+
+    Two processes given the same run (two tasks of a job array, two notebooks) would interleave
+    their checkpoints; the second stops with :class:`Busy` instead. The lock is made by a hard
+    link, which is atomic on local and network file systems. A lock left by a process of this
+    host that no longer exists (``kill -9``) is taken over; one from another host is reported.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path, host = folder / LOCK, socket.gethostname()
+    tmp = folder / f".{LOCK}.{host}.{os.getpid()}.tmp"
+    tmp.write_text(f"{host} {os.getpid()}\n")
+    try:
+        for _ in range(3):
+            try:
+                os.link(tmp, path)
+                break
+            except FileExistsError:
+                try:
+                    owner_host, _, pid = path.read_text(errors="replace").strip().partition(" ")
+                except FileNotFoundError:
+                    continue  # released meanwhile
+                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                    path.unlink(missing_ok=True)  # left by a killed process of this host
+                    continue
+                raise Busy(
+                    f"{path}: {folder.name} is being trained by process {pid or '?'} on {owner_host or '?'}; "
+                    "wait for it to finish, or delete the lock if that process is gone"
+                ) from None
+        else:
+            raise Busy(f"{path}: could not take the lock of {folder.name}; another process keeps taking it")
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _load_checkpoint(folder: Path, log: Log) -> dict | None:
     """The newest readable checkpoint, or None when there is none.
 
@@ -706,13 +762,19 @@ def jobs(run: Run, model: str | None = None, task: str | None = None, fold: int 
 
 def ensure_trained(run: Run, model: str, task: str, fold: int, device: str | torch.device | None = None,
                    *, progress: bool = True, log: Log = status) -> Path:
-    """The tested weights (``model.pt``) of a finished run; trains or resumes it first if needed."""
+    """The tested weights (``model.pt``) of a finished run; trains or resumes it first if needed.
+
+    Raises :class:`Busy` when another process is training that run now.
+    """
+    folder = run_dir(run, model, task, fold)
     if _complete(run, model, task, fold) is None:
-        dev = resolve_device(device or run.config.train.device)
-        result = _train(run, model, task, fold, dev, progress=progress, log=log)
-        log(f"{model}/{task} fold {fold}: test accuracy {result['test_accuracy']:.2f} % "
-            f"after {result['iterations']} iterations ({result['train_seconds']:.0f} s on {dev})")
-    return run_dir(run, model, task, fold) / MODEL
+        with run_lock(folder):
+            if _complete(run, model, task, fold) is None:  # another process may have just finished it
+                dev = resolve_device(device or run.config.train.device)
+                result = _train(run, model, task, fold, dev, progress=progress, log=log)
+                log(f"{model}/{task} fold {fold}: test accuracy {result['test_accuracy']:.2f} % "
+                    f"after {result['iterations']} iterations ({result['train_seconds']:.0f} s on {dev})")
+    return folder / MODEL
 
 
 def train_profile(run: Run, model: str | None = None, task: str | None = None, fold: int | None = None,
@@ -720,13 +782,16 @@ def train_profile(run: Run, model: str | None = None, task: str | None = None, f
     """Train every run the request names (see :func:`jobs`) that is not complete yet.
 
     Each (model, task, fold) is an independent job, so folds can be spread over machines
-    that share the run folder.
+    that share the run folder; a run that another process is training is skipped with a line.
     """
     for m, k, f in jobs(run, model, task, fold):
         if _complete(run, m, k, f) is not None:
             log(f"{m}/{k} fold {f}: already complete, kept")
             continue
-        ensure_trained(run, m, k, f, device, progress=progress, log=log)
+        try:
+            ensure_trained(run, m, k, f, device, progress=progress, log=log)
+        except Busy as e:
+            log(f"{m}/{k} fold {f}: skipped: {e}")
 
 
 def load_model(run: Run, model: str, task: str, fold: int, device: str | torch.device = "cpu",

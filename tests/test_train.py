@@ -443,3 +443,36 @@ def test_schedules_table_sets_each_recipe_beside_the_papers():
     assert set(rows) == {"alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender"}
     assert "0.01 (0.001)" in rows["alexnet/digits"] and "SGD, original init (SGD, original init)" in rows["alexnet/digits"]
     assert "0.0005 (0.0001)" in rows["audionet/digits"] and "Adam, glorot init (SGD, original init)" in rows["audionet/digits"]
+
+
+def test_a_run_another_process_trains_is_not_touched(env, capsys):
+    import socket
+
+    run = open_run(str(tiny_profile(env)), "synthetic")
+    folder = train.run_dir(run, "alexnet", "digits", 0)
+    folder.mkdir(parents=True)
+    lock = folder / train.LOCK
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")  # a live process of this host
+    with pytest.raises(train.Busy, match=f"{lock}: alexnet-digits-fold0 is being trained by process {os.getpid()}"):
+        train.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
+    log = []
+    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False, log=log.append)
+    assert log == [f"alexnet/digits fold 0: skipped: {lock}: alexnet-digits-fold0 is being trained by process "
+                   f"{os.getpid()} on {socket.gethostname()}; wait for it to finish, or delete the lock if that process is gone"]
+    assert sorted(p.name for p in folder.iterdir()) == [train.LOCK]  # nothing written beside the lock
+    lock.write_text(f"another-host {os.getpid()}\n")  # another host: cannot tell, reported
+    with pytest.raises(train.Busy, match="another-host"):
+        train.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over_and_released(env):
+    import socket
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run = open_run(str(tiny_profile(env)), "synthetic")
+    folder = train.run_dir(run, "audionet", "gender", 0)
+    folder.mkdir(parents=True)
+    (folder / train.LOCK).write_text(f"{socket.gethostname()} {gone.pid}\n")
+    assert train.ensure_trained(run, "audionet", "gender", 0, "cpu", progress=False).is_file()
+    assert not (folder / train.LOCK).exists() and not list(folder.glob(".*.tmp"))
