@@ -22,6 +22,7 @@ MODELS = ("alexnet", "audionet")
 TASKS = ("digits", "gender")
 INITS = ("original", "glorot")
 OPTIMIZERS = ("sgd", "adam")
+ATTRIBUTION_METHODS = ("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 
 
 class ConfigError(AudiomnistError, ValueError):
@@ -88,6 +89,9 @@ class ExplainConfig:
     )
     batch_size: int = 64
     target: str = "label"  # explain the "label" class or the "predicted" class
+    # What "relevance" is, in the chapters and the zeroing test: "lrp" (the paper's, with the
+    # composites above) or another attribution method of explain.METHODS.
+    method: str = "lrp"
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ def _validate(cfg: Config, where: str) -> None:
         raise bad("train", "batch_size, eval_every and checkpoint_every must be >= 1")
     if t.select not in ("final", "best_val"):
         raise bad("train.select", f"must be 'final' or 'best_val', not {t.select!r}")
+    if cfg.explain.method not in ATTRIBUTION_METHODS:
+        raise bad("explain.method", f"must be one of {', '.join(ATTRIBUTION_METHODS)}, not {cfg.explain.method!r}")
     if cfg.explain.target not in ("label", "predicted"):
         raise bad("explain.target", f"must be 'label' or 'predicted', not {cfg.explain.target!r}")
     p = cfg.perturb

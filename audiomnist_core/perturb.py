@@ -522,6 +522,7 @@ def perturb_profile(run, device: str | torch.device | None = None) -> dict:
             "folds": list(folds),
             "n_test": [r["n_test"] for r in per_fold],
             "in_paper": name in PAPER_ZEROING_RUNS,
+            "method": run.config.explain.method,  # what ranks the "relevance" strategy
             "feature": "waveform samples set to 0" if INPUTS[model_name] == "waveform"
             else "spectrogram bins set to the -80 dB floor (not in the paper)",
         }

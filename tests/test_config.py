@@ -45,6 +45,7 @@ BAD = {
     "missing schedule": (lambda d: d["train"]["schedules"].pop("alexnet/digits"), "alexnet/digits"),
     "unknown init": (lambda d: d["train"]["schedules"]["audionet/digits"].update(init="he"), "init"),
     "unknown optimizer": (lambda d: d["train"]["schedules"]["audionet/digits"].update(optimizer="rmsprop"), "optimizer"),
+    "unknown attribution method": (lambda d: d.setdefault("explain", {}).update(method="saliency"), "explain.method"),
     "bad fraction": (lambda d: d["perturb"].update(fractions=[0.0, 1.5]), "perturb.fractions"),
 }
 

@@ -523,3 +523,36 @@ def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
     checkpoint.write_bytes(b"weights v2")
     explain.test_relevance(run, "audionet", "gender", 0)
     assert len(calls) == 2  # a new checkpoint is explained again
+
+
+def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monkeypatch):
+    import dataclasses
+
+    from audiomnist_core import train
+    from audiomnist_core.config import load_profile
+    from audiomnist_core.runs import Run
+
+    lrp_config = load_profile("smoke")
+    gradient_config = dataclasses.replace(lrp_config, explain=dataclasses.replace(lrp_config.explain, method="gradient_x_input"))
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"weights")
+    test = _signals([(1, 0, 0, 0), (2, 1, 0, 1), (3, 1, 1, 0)])
+    test.waves = torch.randn(3, 8000, generator=torch.Generator().manual_seed(0)) * 1000
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 2, 50, stride=50), nn.ReLU(), nn.Flatten(), nn.Linear(320, 2))
+    monkeypatch.setattr(train, "ensure_trained", lambda *a, **k: checkpoint, raising=False)
+    monkeypatch.setattr(train, "fold_data", lambda *a, **k: _FoldData(test), raising=False)
+    monkeypatch.setattr(train, "resolve_device", lambda name: torch.device("cpu"), raising=False)
+    monkeypatch.setattr(train, "load_model", lambda *a, **k: model, raising=False)
+
+    inputs = explain.model_inputs("audionet", test.waves, None)
+    labels = test.labels("gender")
+    lrp = explain.explain_test_set(Run(lrp_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
+    swapped = explain.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
+    assert swapped.composite == "gradient_x_input"
+    assert torch.allclose(swapped.relevance, explain.attribution(model, inputs, labels, "gradient_x_input"))
+    assert not torch.allclose(swapped.relevance, lrp.relevance)  # recomputed, not the cached LRP
+    # a composite asked for by name stays LRP whatever the method
+    named = explain.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"),
+                                     "audionet", "gender", 0, composite="epsilon")
+    assert torch.allclose(named.relevance, explain.relevance(model, inputs, labels, "epsilon"))

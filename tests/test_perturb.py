@@ -385,3 +385,7 @@ def test_figure3_panels_lines_and_chance():
     assert all(list(m) == [91.0, 82.0, 10.0] for m in means)
     assert any(list(line.get_ydata()) == [10.0, 10.0] for line in left.get_lines())  # chance
     assert any(list(line.get_ydata()) == [77.0] for line in left.get_lines())  # the paper's LRP at 1 %
+    labels = [line.get_label() for line in left.get_lines()]
+    assert "highest relevance (LRP)" in labels
+    fig = figures.figure3({"audionet/digits": {**entry, "method": "integrated_gradients"}}, ["audionet/digits"])
+    assert "highest relevance (integrated gradients)" in [line.get_label() for line in fig.axes[0].get_lines()]

@@ -14,6 +14,8 @@ One step per module:
 - :mod:`.composites`: which rule each layer gets; the named composites and each model's default.
 - :mod:`.lrp`: :func:`relevance` of a batch (the fused pass, else zennit's hooks) and the
   explained class (:func:`targets_for`).
+- :mod:`.attribution`: other attribution methods (gradient, gradient x input, SmoothGrad,
+  integrated gradients) under one call, :func:`attribution`, for the same tests as LRP.
 - :mod:`.analysis`: the numbers behind the paper's reading (:func:`band_shares`,
   :func:`padding_share`) and the examples of the paper's figures.
 - :mod:`.chapter`: what works on a run: the cached relevance of a test set
@@ -33,6 +35,7 @@ from .analysis import (
     spectrogram_times,
     zoom_window,
 )
+from .attribution import METHODS, attribution
 from .chapter import (
     DIGIT_NAMES,
     LABELS,
@@ -68,6 +71,8 @@ __all__ = [
     "profile_composite", "describe", "resolve_composite",
     # lrp
     "DEFAULT_BATCH", "explaining", "relevance", "targets_for",
+    # attribution
+    "METHODS", "attribution",
     # analysis
     "SAMPLE_RATE", "spectrogram_frequencies", "spectrogram_times", "band_shares", "padding_share",
     "pick", "Figure1Examples", "figure1_examples", "zoom_window",

@@ -19,7 +19,8 @@ from ..preprocess import FREQ_BINS, TIME_FRAMES, model_input, spectrogram
 from ..runs import atomic_path, status
 from .analysis import band_shares, figure1_examples, padding_share, pick, zoom_window
 from .composites import describe, profile_composite, spectrogram_bounds
-from .lrp import relevance, targets_for
+from .attribution import attribution
+from .lrp import targets_for
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,8 +79,9 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
     """Relevance of every test recording of ``fold`` under the trained ``model_name`` for
     ``task``, in the order of ``train.fold_data(run, task, fold).test``.
 
-    ``composite``: None for the profile's choice (``explain.composites``), else a name of
-    :data:`COMPOSITES` or ``"default"``. The explained class is the profile's
+    ``composite``: None for the profile's choice (``explain.composites``, or the attribution
+    method ``explain.method`` where that is not "lrp"), else a name of :data:`COMPOSITES` or
+    ``"default"``. The explained class is the profile's
     ``explain.target`` ("label" or "predicted"). Cached at ``run.path("relevance",
     f"{model}-{task}-fold{k}.npz")`` (other composites: ``...-fold{k}-{name}.npz``) with a
     stamp, and recomputed when the checkpoint, the composite, the explained classes or the
@@ -90,9 +92,13 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     cfg = run.config.explain
     comp = run_composite(run, model_name, mean, composite)
+    # What the relevance is: LRP with the composite, or the profile's other method
+    # (explain.method); a composite asked for by name is always LRP.
+    method = "lrp" if composite is not None else cfg.method
+    label = describe(comp) if method == "lrp" else method
     stamp = {
         "checkpoint": _file_sha(checkpoint),
-        "composite": describe(comp),
+        "composite": label,
         "target": cfg.target,
         "inputs": _sha(data.test.waves, data.test.labels(task), mean),
     }
@@ -106,13 +112,13 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
                     return Explained(*arrays, stamp["composite"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged or older cache entry is recomputed, not trusted
-    status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {stamp['composite']}")
+    status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {label.split(':')[0]}")
     model = _trained_model(run, model_name, task, fold, device)
     inputs = model_inputs(model_name, data.test.waves, mean)
     labels = data.test.labels(task)
     predicted = targets_for(model, inputs, labels, "predicted", cfg.batch_size)
     targets = predicted if cfg.target == "predicted" else labels.long()
-    rel = relevance(model, inputs, targets, comp, batch_size=cfg.batch_size).float().cpu()
+    rel = attribution(model, inputs, targets, method, cfg.batch_size, composite=comp).float().cpu()
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, relevance=rel.numpy(), targets=targets.numpy(), predicted=predicted.numpy(),
@@ -158,12 +164,13 @@ def _trained_model(run, model_name: str, task: str, fold: int, device=None) -> n
 def _relevance_for(run, model_name: str, task: str, fold: int, wave: torch.Tensor, target: int,
                    device=None) -> torch.Tensor:
     """Relevance of one recording that is not in the fold's test set (its own input, cached
-    nowhere), with the profile's composite."""
+    nowhere), with the profile's method and composite."""
     data = train.fold_data(run, task, fold)
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     comp = run_composite(run, model_name, mean)
     model = _trained_model(run, model_name, task, fold, device)
-    return relevance(model, model_inputs(model_name, wave.reshape(1, -1), mean), torch.tensor([target]), comp)[0]
+    inputs = model_inputs(model_name, wave.reshape(1, -1), mean)
+    return attribution(model, inputs, torch.tensor([target]), run.config.explain.method, composite=comp)[0]
 
 
 def figure1_data(run, fold: int, device=None) -> dict:

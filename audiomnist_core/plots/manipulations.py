@@ -27,6 +27,8 @@ def zeroing_axes(ax, entry: dict, title: str = "", paper_at_1pct: dict | None = 
     x = np.asarray(entry["fractions"], dtype=float)
     for strategy, per_fraction in entry["curves"].items():
         colour, marker, text = STYLE.get(strategy, ("black", "x", strategy))
+        if strategy == "relevance" and entry.get("method", "lrp") != "lrp":
+            text = f"highest relevance ({entry['method'].replace('_', ' ')})"
         acc = np.asarray(per_fraction, dtype=float)  # (fractions, folds)
         ax.plot(x, acc.mean(1), color=colour, marker=marker, markersize=4, label=text)
         if acc.shape[1] > 1:
