@@ -497,13 +497,19 @@ def run_key(run: Run, model: str, task: str) -> str:
     """Hash of everything that decides a run's weights (not the device, folds list or
     checkpoint interval); a finished run or checkpoint with another key is stale."""
     t = run.config.train
+    schedule = asdict(_schedule(run, model, task))
+    # The recipe fields came later: they enter the key only where they leave the paper's
+    # recipe, so that runs trained before they existed (a GPU's paper run) stay valid.
+    for name, paper in (("init", "original"), ("optimizer", "sgd")):
+        if schedule[name] == paper:
+            del schedule[name]
     relevant = {
         "data": run.data,
         "synthetic": (asdict(run.config.data) | {"source": None}) if run.data == "synthetic" else None,
         "preprocess": asdict(run.config.preprocess),
         "train": {k: getattr(t, k) for k in ("batch_size", "momentum", "weight_decay", "eval_every", "select",
                                               "max_train_per_fold", "max_eval_per_fold", "seed", "bf16")},
-        "schedule": asdict(_schedule(run, model, task)),
+        "schedule": schedule,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -476,3 +476,15 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_and_released(env):
     (folder / train.LOCK).write_text(f"{socket.gethostname()} {gone.pid}\n")
     assert train.ensure_trained(run, "audionet", "gender", 0, "cpu", progress=False).is_file()
     assert not (folder / train.LOCK).exists() and not list(folder.glob(".*.tmp"))
+
+
+def test_the_run_key_of_the_paper_recipe_is_what_it_was_before_the_recipe_fields(env):
+    # Artifacts trained before `init` and `optimizer` existed (hours of a GPU) must stay valid:
+    # at the paper's recipe the key is unchanged. Changing it invalidates every trained run.
+    smoke = open_run("smoke", "synthetic")
+    assert train.run_key(smoke, "alexnet", "digits") == "1447d1039fb1"
+    glorot = open_run(str(tiny_profile(env, init="glorot")), "synthetic")
+    adam = open_run(str(tiny_profile(env, optimizer="adam")), "synthetic")
+    paper_recipe = open_run(str(tiny_profile(env)), "synthetic")
+    keys = {train.run_key(r, "audionet", "gender") for r in (glorot, adam, paper_recipe)}
+    assert len(keys) == 3
