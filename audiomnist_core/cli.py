@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print {task, folds: [{train, validation, test}]}")
     p.set_defaults(func=cmd_data_splits)
 
-    p = sub.add_parser("train", help="train one model/task/fold, or every run the profile lists (finished ones are skipped)")
+    p = sub.add_parser("train", help="train one model/task/fold, or every run the profile lists (finished runs are "
+                       "skipped, interrupted ones resume, one that another process trains is left to it)")
     _profile_args(p, device=True)
     p.add_argument("--model", choices=("alexnet", "audionet"), default=None)
     p.add_argument("--task", choices=("digits", "gender"), default=None)
@@ -181,12 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table1", help="Table 1: test accuracy mean and std per model x task, the paper's beside")
     _profile_args(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.set_defaults(func=cmd_table1)
 
     p = sub.add_parser("perturb", help="Section 3.3: frequency scaling and zeroing curves")
     _profile_args(p, device=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.set_defaults(func=cmd_perturb)
 
     p = sub.add_parser("book", help="execute every chapter with the profile, then build the HTML book (what `make book` runs)")
@@ -194,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("bench", help="performance ratios measured side by side in one run")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--only", action="append", default=None, help="run only this benchmark (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
+    p.add_argument("--only", action="append", default=None, metavar="CASE",
+                   help="run only this benchmark (repeatable): preprocess, train (efficiencies and the "
+                        "projected time of the paper profile), lrp, perturb")
     p.set_defaults(func=cmd_bench)
     return parser
 
