@@ -1,7 +1,7 @@
 """Every page of the built book in a real browser: what a reader of the published book gets.
 
 Per page: no console errors, failed requests or HTTP errors; every image decoded; every
-``<audio>`` with a source of positive duration; saved widgets rendered; the Colab button of a
+``<audio>`` with a source of positive duration; results tables rendered as tables; saved widgets rendered; the Colab button of a
 chapter pointing at that chapter's notebook; a screenshot under ``_build/screenshots/``.
 Page weights (bytes of embedded audio) are written to ``_build/page-weights.json``.
 """
@@ -56,6 +56,10 @@ BROKEN_IMAGES = """() => Array.from(document.images)
   .filter((img) => !(img.complete && img.naturalWidth > 0))
   .map((img) => img.currentSrc || img.src)"""
 
+# Markdown that was printed instead of rendered: paragraphs that are table rows.
+RAW_TABLES = """() => Array.from(document.querySelectorAll('article p'))
+  .map((p) => p.textContent.trim()).filter((t) => t.startsWith('|')).map((t) => t.slice(0, 80))"""
+
 # One entry per saved widget view: was it rendered by the widget manager, with a visible size?
 WIDGET_VIEWS = """() => Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'))
   .map((tag) => {
@@ -86,6 +90,11 @@ def test_page(page_path, html, server, browser_context):
         audios = page.evaluate(AUDIO_DURATIONS)
         silent = [a for a in audios if not (a["duration"] and a["duration"] > 0 and a["duration"] != float("inf"))]
         assert not silent, f"{page_path}: <audio> without a playable source: {silent[:5]}"
+
+        assert page.evaluate(RAW_TABLES) == [], f"{page_path}: Markdown tables shown as text"
+        if page_path.endswith("02_training.html"):  # Table 1, the paper's numbers beside ours
+            tables = page.eval_on_selector_all("article table", "(els) => els.map((e) => e.innerText)")
+            assert any("paper" in t and "alexnet" in t for t in tables), f"{page_path}: no rendered Table 1"
 
         views = page.evaluate(WIDGET_VIEWS)
         if views:
