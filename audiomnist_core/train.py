@@ -905,12 +905,12 @@ def format_schedules(run: Run) -> str:
     t = run.config.train
 
     def clip(s: Schedule) -> str:
-        return "off" if s.clip_norm is None else f"norm {s.clip_norm:g}"
+        return "off" if s.clip_norm is None else f"{s.clip_norm:g}"
 
     def recipe(s: Schedule) -> str:
-        return f"{'SGD' if s.optimizer == 'sgd' else 'Adam'}, {s.init} init"
+        return f"{'SGD' if s.optimizer == 'sgd' else 'Adam'}, {s.init}"
 
-    header = ["model / task", "learning rate", "halved every", "iterations", "batch", "gradient clipping", "optimiser"]
+    header = ["model / task", "learning rate", "halved every", "iterations", "batch", "clip norm", "optimiser, init"]
     lines = []
     for name in t.runs:
         s, p = t.schedules[name], paper.schedules[name]

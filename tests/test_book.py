@@ -306,13 +306,18 @@ def test_config_and_toc_of_the_book():
                                       "book/04_manipulations", "book/reproduction-notes"]
 
 
-def test_each_chapter_opens_with_a_hidden_install_cell_for_the_configured_repository():
+def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_configured_repository():
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     chapters = sorted((ROOT / "book").glob("*.ipynb"))
     assert len(chapters) == 4
     for path in chapters:
-        first = nbformat.read(path, as_version=4).cells[0]
-        assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", []), path.name
+        cells = nbformat.read(path, as_version=4).cells
+        assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), f"{path.name}: no title first"
+        first = next(c for c in cells if c.cell_type == "code")
+        assert "remove-cell" in first.metadata.get("tags", []), path.name
+        setup = [c for c in cells if c.cell_type == "code"][1:3]  # parameters and imports: collapsed
+        assert "parameters" in setup[0].metadata.get("tags", [])
+        assert all("hide-input" in c.metadata.get("tags", []) for c in setup), path.name
         assert f"git clone -q --depth 1 {url}.git" in first.source, f"{path.name}: install cell does not clone {url}"
         assert "torch" not in first.source.split("pip install", 1)[1], f"{path.name}: reinstalls torch"
 

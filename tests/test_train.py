@@ -438,11 +438,11 @@ def test_schedules_table_sets_each_recipe_beside_the_papers():
     from audiomnist_core.config import load_profile
 
     table = train.format_schedules(SimpleNamespace(config=load_profile("quick"))).splitlines()
-    assert table[0].startswith("| model / task | learning rate |") and "optimiser" in table[0]
+    assert table[0].startswith("| model / task | learning rate |") and "optimiser, init" in table[0]
     rows = {line.split("|")[1].strip(): line for line in table[2:]}
     assert set(rows) == {"alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender"}
-    assert "0.01 (0.001)" in rows["alexnet/digits"] and "SGD, original init (SGD, original init)" in rows["alexnet/digits"]
-    assert "0.0005 (0.0001)" in rows["audionet/digits"] and "Adam, glorot init (SGD, original init)" in rows["audionet/digits"]
+    assert "0.01 (0.001)" in rows["alexnet/digits"] and "SGD, original (SGD, original)" in rows["alexnet/digits"]
+    assert "0.0005 (0.0001)" in rows["audionet/digits"] and "Adam, glorot (SGD, original)" in rows["audionet/digits"]
 
 
 def test_a_run_another_process_trains_is_not_touched(env, capsys):
