@@ -239,13 +239,20 @@ class ProgressLines:
 @contextlib.contextmanager
 def kernel_environment() -> Iterator[None]:
     """Kernels inherit our environment; without ``MPLBACKEND`` they choose the inline backend,
-    which is what puts figures into the executed notebooks (nbval runs set ``Agg``)."""
-    saved = os.environ.pop("MPLBACKEND", None)
+    which is what puts figures into the executed notebooks (nbval runs set ``Agg``), and with
+    ``AUDIOMNIST_PROGRESS=0`` the library draws no progress bars into the pages (it writes
+    status lines to stderr instead, which the build log shows)."""
+    saved = {k: os.environ.get(k) for k in ("MPLBACKEND", "AUDIOMNIST_PROGRESS")}
+    os.environ.pop("MPLBACKEND", None)
+    os.environ["AUDIOMNIST_PROGRESS"] = "0"
     try:
         yield
     finally:
-        if saved is not None:
-            os.environ["MPLBACKEND"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute_chapter(

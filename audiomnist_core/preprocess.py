@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .config import PreprocessConfig
 from .data import CorpusError, Recording, read_wav
-from .runs import atomic_path
+from .runs import atomic_path, progress_bars, status
 
 # STFT of the original code: scipy.signal.stft(x, 8000, nperseg=455, noverlap=420, window="hann")
 N_FFT = 455
@@ -380,7 +380,10 @@ def load_signals(
         by_speaker.setdefault(r.speaker, []).append(r)
     waves, meta = [], {k: [] for k in ("speaker", "digit", "rep", "gender", "lengths", "offsets")}
     paths: list[str] = []
-    for spk, recs in tqdm(sorted(by_speaker.items()), desc="decoding + resampling", unit="speaker", disable=not progress):
+    bar = progress and progress_bars()
+    if progress and not bar:
+        status(f"decoding + resampling: {len(recordings)} recordings of {len(by_speaker)} speakers (cached per speaker)")
+    for spk, recs in tqdm(sorted(by_speaker.items()), desc="decoding + resampling", unit="speaker", disable=not bar):
         if spk not in genders:
             raise CorpusError(f"speaker {spk:02d}: has recordings but no entry in the metadata")
         entry = _load_speaker(recs, cfg, cache_dir, workers)

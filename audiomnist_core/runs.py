@@ -35,6 +35,12 @@ def data_dir() -> Path:
     return Path(os.environ.get("AUDIOMNIST_DATA_DIR", repo_root() / "data"))
 
 
+def progress_bars() -> bool:
+    """Whether long loops draw progress bars: not where ``AUDIOMNIST_PROGRESS=0``, which the
+    book build sets (a published page should not keep a bar; its log has the status lines)."""
+    return os.environ.get("AUDIOMNIST_PROGRESS", "1") != "0"
+
+
 def status(message: str) -> None:
     """One line on stderr saying what long work is doing (`make book` shows it per chapter)."""
     print(message, file=sys.stderr, flush=True)

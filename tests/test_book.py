@@ -359,3 +359,16 @@ def test_workflow_builds_the_book_and_deploys_it_to_pages():
     assert "actions/cache" in uses and any("gh release download" in r for r in runs)
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
+
+
+def test_chapter_kernels_draw_no_progress_bars_into_the_pages(monkeypatch):
+    import os
+
+    from audiomnist_core.runs import progress_bars
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("AUDIOMNIST_PROGRESS", raising=False)
+    assert progress_bars()
+    with book.kernel_environment():
+        assert not progress_bars() and "MPLBACKEND" not in os.environ
+    assert progress_bars() and os.environ["MPLBACKEND"] == "Agg"

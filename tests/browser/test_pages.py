@@ -92,6 +92,7 @@ def test_page(page_path, html, server, browser_context):
         assert not silent, f"{page_path}: <audio> without a playable source: {silent[:5]}"
 
         assert page.evaluate(RAW_TABLES) == [], f"{page_path}: Markdown tables shown as text"
+        assert "FloatProgressModel" not in (html / page_path).read_text(), f"{page_path}: keeps a progress bar"
         if page_path.endswith("02_training.html"):  # Table 1, the paper's numbers beside ours
             tables = page.eval_on_selector_all("article table", "(els) => els.map((e) => e.innerText)")
             assert any("paper" in t and "alexnet" in t for t in tables), f"{page_path}: no rendered Table 1"
