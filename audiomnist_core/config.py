@@ -25,6 +25,21 @@ OPTIMIZERS = ("sgd", "adam")
 ATTRIBUTION_METHODS = ("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 
 
+# Metadata of a field added after artifacts were made with its default behaviour: it enters
+# their keys (see :func:`key_fields`) only where it leaves that default, so they stay valid.
+ADDED_LATER = {"keyed_at_default": False}
+
+
+def key_fields(obj: Any) -> dict[str, Any]:
+    """The fields of a config dataclass that decide an artifact: all of them, except those
+    marked :data:`ADDED_LATER` that still hold their default."""
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if f.metadata.get("keyed_at_default", True) or getattr(obj, f.name) != f.default
+    }
+
+
 class ConfigError(AudiomnistError, ValueError):
     """A profile that cannot be used; the message names the file and the key."""
 
@@ -59,8 +74,10 @@ class Schedule:
     lr_gamma: float = 0.5
     clip_norm: float | None = None  # gradient-norm clipping; None: off
     # Departures from the paper for short schedules (quick); the paper profile keeps the defaults.
-    init: str = "original"  # "original": the Caffe files' Gaussians; "glorot": Glorot-uniform, zero bias
-    optimizer: str = "sgd"  # "sgd": with train.momentum, as the paper; "adam": Adam (betas 0.9, 0.999)
+    # "original": the Caffe files' Gaussians; "glorot": Glorot-uniform, zero bias
+    init: str = field(default="original", metadata=ADDED_LATER)
+    # "sgd": with train.momentum, as the paper; "adam": Adam (betas 0.9, 0.999)
+    optimizer: str = field(default="sgd", metadata=ADDED_LATER)
 
 
 @dataclass(frozen=True)

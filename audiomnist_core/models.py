@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .config import INITS
+
 
 def _init(layer: nn.Module, std: float, bias: float) -> None:
     nn.init.normal_(layer.weight, 0.0, std)
@@ -127,7 +129,7 @@ def build(name: str, task: str, init: str = "original") -> nn.Module:
         raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
     if task not in N_CLASSES:
         raise ValueError(f"unknown task {task!r}; use one of {', '.join(N_CLASSES)}")
-    if init not in ("original", "glorot"):
-        raise ValueError(f"unknown init {init!r}; use 'original' or 'glorot'")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     model = MODELS[name](N_CLASSES[task])
     return glorot(model) if init == "glorot" else model

@@ -42,7 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import splits
-from .config import Schedule, TrainConfig
+from .config import Schedule, TrainConfig, key_fields
 from .data import GENDERS, read_metadata
 from .errors import AudiomnistError
 from .models import INPUTS, N_CLASSES, build
@@ -497,19 +497,15 @@ def run_key(run: Run, model: str, task: str) -> str:
     """Hash of everything that decides a run's weights (not the device, folds list or
     checkpoint interval); a finished run or checkpoint with another key is stale."""
     t = run.config.train
-    schedule = asdict(_schedule(run, model, task))
-    # The recipe fields came later: they enter the key only where they leave the paper's
-    # recipe, so that runs trained before they existed (a GPU's paper run) stay valid.
-    for name, paper in (("init", "original"), ("optimizer", "sgd")):
-        if schedule[name] == paper:
-            del schedule[name]
     relevant = {
         "data": run.data,
         "synthetic": (asdict(run.config.data) | {"source": None}) if run.data == "synthetic" else None,
         "preprocess": asdict(run.config.preprocess),
         "train": {k: getattr(t, k) for k in ("batch_size", "momentum", "weight_decay", "eval_every", "select",
                                               "max_train_per_fold", "max_eval_per_fold", "seed", "bf16")},
-        "schedule": schedule,
+        # the recipe fields (init, optimizer) only where they leave the paper's recipe, so that
+        # runs trained before they existed (a GPU's paper run) stay valid
+        "schedule": key_fields(_schedule(run, model, task)),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -557,11 +553,11 @@ class Busy(AudiomnistError):
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, as another user's
     return True
 
 

@@ -93,3 +93,12 @@ def test_cli_bad_profile_in_a_fresh_process_has_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "preprocess.resampler" in lines[0]
+
+
+def test_fields_added_later_enter_keys_only_when_they_leave_their_default():
+    from audiomnist_core.config import Schedule, key_fields
+
+    paper = key_fields(Schedule(0.001, 2500, 10_000, clip_norm=5.0))
+    assert paper == {"learning_rate": 0.001, "lr_step": 2500, "iterations": 10_000, "lr_gamma": 0.5, "clip_norm": 5.0}
+    assert key_fields(Schedule(0.001, 2500, 10_000, lr_gamma=0.5, init="glorot"))["init"] == "glorot"
+    assert "optimizer" not in key_fields(Schedule(0.001, 2500, 10_000, init="glorot"))

@@ -445,7 +445,7 @@ def test_schedules_table_sets_each_recipe_beside_the_papers():
     assert "0.0005 (0.0001)" in rows["audionet/digits"] and "Adam, glorot (SGD, original)" in rows["audionet/digits"]
 
 
-def test_a_run_another_process_trains_is_not_touched(env, capsys):
+def test_a_run_another_process_trains_is_not_touched(env):
     import socket
 
     run = open_run(str(tiny_profile(env)), "synthetic")

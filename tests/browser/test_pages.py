@@ -1,8 +1,9 @@
 """Every page of the built book in a real browser: what a reader of the published book gets.
 
 Per page: no console errors, failed requests or HTTP errors; every image decoded; every
-``<audio>`` with a source of positive duration; results tables rendered as tables; saved widgets rendered; the Colab button of a
-chapter pointing at that chapter's notebook; a screenshot under ``_build/screenshots/``.
+``<audio>`` with a source of positive duration; results tables rendered as tables and no saved
+progress bars; saved widgets rendered; the Colab button of a chapter pointing at that
+chapter's notebook; a screenshot under ``_build/screenshots/``.
 Page weights (bytes of embedded audio) are written to ``_build/page-weights.json``.
 """
 from __future__ import annotations
