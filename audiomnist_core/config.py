@@ -23,6 +23,7 @@ TASKS = ("digits", "gender")
 INITS = ("original", "glorot")
 OPTIMIZERS = ("sgd", "adam")
 ATTRIBUTION_METHODS = ("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
+FITS = ("error", "trim", "trim_crop")
 
 
 # Metadata of a field added after artifacts were made with its default behaviour: it enters
