@@ -51,7 +51,7 @@ def cmd_data_synth(args) -> int:
 def cmd_data_verify(args) -> int:
     from .data import verify
 
-    report = verify(args.root)
+    report = verify(args.root, fit=args.fit, strict=args.strict)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -160,9 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed: the same arguments give byte-identical files")
     p.set_defaults(func=cmd_data_synth)
 
-    p = data.add_parser("verify", help="integrity report; exit 1 when anything is wrong")
+    p = data.add_parser("verify", help="integrity report: problems (exit 1) and notes on the corpus' shape (exit 0)")
     p.add_argument("--root", type=Path, required=True, help="corpus folder (holding data/ or the speaker folders)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--fit", default="error", metavar="MODE",
+                   help="the fit rule of preprocess.fit: error (default, the paper's: a recording over 1 s is a "
+                        "problem), trim or trim_crop (those recordings are counted in a note)")
+    p.add_argument("--strict", action="store_true",
+                   help="hold the corpus to AudioMNIST's exact shape (60 speakers, 10 digits x 50 repetitions, "
+                        "48 kHz): what are notes otherwise become problems")
+    p.add_argument("--json", action="store_true", help="print the report (problems and notes) as one JSON document")
     p.set_defaults(func=cmd_data_verify)
 
     p = data.add_parser("splits", help="speaker-disjoint folds (the paper's for AudioMNIST's roster)")

@@ -81,9 +81,12 @@ def resolve_data(source: str, cfg: Config, *, log=print) -> tuple[str, Path]:
     """Turn a data source name into ``(label, corpus root)``, making or fetching it if needed.
 
     ``synthetic`` is synthesised once per (speakers, reps, seed); ``audiomnist`` is fetched
-    once; ``auto`` takes the real corpus where it is present or can be fetched, else the
-    synthetic one with a loud notice; anything else is a path to a folder in AudioMNIST's
-    layout.
+    once; ``auto`` takes the real corpus where it is present or can be fetched, else (the
+    network unreachable: :class:`~audiomnist_core.data.CorpusUnavailable`) the synthetic one
+    with a loud notice. A real corpus that arrives but fails verification, or a download
+    that keeps breaking off, is an error under ``auto`` too: the synthetic corpus never
+    stands in silently for a broken real one. Anything else is a path to a folder in
+    AudioMNIST's layout.
     """
     from . import data
 
@@ -101,7 +104,7 @@ def resolve_data(source: str, cfg: Config, *, log=print) -> tuple[str, Path]:
         try:
             data.ensure_audiomnist(root)
             return "audiomnist", root
-        except data.CorpusError as e:
+        except data.CorpusUnavailable as e:
             log(
                 "NOTICE: the real AudioMNIST corpus is not available "
                 f"({e}); using the SYNTHETIC corpus. Its results exercise the pipeline and "

@@ -69,28 +69,56 @@ def has_paper_roster(genders: dict[int, str]) -> bool:
     )
 
 
+# The fewest speakers a task's generic folds can be made from: five digit groups of at least
+# one speaker; four gender groups of at least one female and one male speaker each.
+MIN_SPEAKERS = {"digits": 5, "gender": 4}
+
+
+def task_skip_reason(genders: dict[int, str], task: str) -> str | None:
+    """Why ``task`` cannot be run on a corpus with these speakers, or None when it can.
+
+    The one place that decides it: the folds, training, Table 1, the manipulations and the
+    chapters all ask here. (AudioMNIST's roster passes: 60 speakers, 12 female.)
+    """
+    _check_task(task)
+    if task == "digits":
+        if len(genders) < MIN_SPEAKERS["digits"]:
+            return (f"the digit task needs at least {MIN_SPEAKERS['digits']} speakers for "
+                    f"{MIN_SPEAKERS['digits']} speaker-disjoint groups; the corpus has {len(genders)}")
+        return None
+    n_female = sum(g == "female" for g in genders.values())
+    n_male = sum(g == "male" for g in genders.values())
+    if min(n_female, n_male) < MIN_SPEAKERS["gender"]:
+        return (f"the gender task needs at least {MIN_SPEAKERS['gender']} female and {MIN_SPEAKERS['gender']} "
+                f"male speakers for {MIN_SPEAKERS['gender']} balanced groups; the corpus has "
+                f"{n_female} female and {n_male} male")
+    return None
+
+
+def skipped_tasks(genders: dict[int, str]) -> dict[str, str]:
+    """The tasks that cannot be run on this roster, each with its reason (:func:`task_skip_reason`)."""
+    reasons = {task: task_skip_reason(genders, task) for task in TASKS}
+    return {task: reason for task, reason in reasons.items() if reason is not None}
+
+
 def generic_folds(genders: dict[int, str], task: str, seed: int = 0) -> list[Fold]:
     """Speaker-disjoint folds built like the paper's, for any roster; deterministic per seed.
 
     digits: the speakers, shuffled, in 5 groups; gender: as many female as male speakers
-    (the smaller count of each), in 4 groups with the same number of each gender.
+    (the smaller count of each), in 4 groups with the same number of each gender. Raises
+    :class:`SplitError` with :func:`task_skip_reason`'s reason where the roster is too small.
     """
-    _check_task(task)
+    reason = task_skip_reason(genders, task)
+    if reason is not None:
+        raise SplitError(reason)
     rng = np.random.default_rng(seed)
     if task == "digits":
         ids = sorted(genders)
-        if len(ids) < 5:
-            raise SplitError(f"the digit task needs at least 5 speakers for 5 speaker-disjoint groups; the corpus has {len(ids)}")
         groups = [tuple(int(s) for s in g) for g in np.array_split(rng.permutation(ids), 5)]
         return _rotate(groups, N_TRAIN_GROUPS[task])
     female = sorted(s for s, g in genders.items() if g == "female")
     male = sorted(s for s, g in genders.items() if g == "male")
     n = min(len(female), len(male))
-    if n < 4:
-        raise SplitError(
-            f"the gender task needs at least 4 female and 4 male speakers for 4 balanced groups; "
-            f"the corpus has {len(female)} female and {len(male)} male"
-        )
     f_groups = np.array_split(rng.permutation(female)[:n], 4)
     m_groups = np.array_split(rng.permutation(male)[:n], 4)
     groups = [tuple(int(s) for s in np.concatenate([f, m])) for f, m in zip(f_groups, m_groups)]

@@ -1,6 +1,7 @@
 """`fetch` against a local HTTP server (127.0.0.1 only): success, resume, safety, corruption, offline."""
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import socket
@@ -11,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from audiomnist_core import data
 from audiomnist_core.cli import main
-from audiomnist_core.data import CorpusError, ensure_audiomnist, fetch, verify
+from audiomnist_core.config import load_profile
+from audiomnist_core.data import CorpusError, CorpusUnavailable, ensure_audiomnist, fetch, verify
 from audiomnist_core.data.fetch import DEFAULT_URL, PINNED_COMMIT, STAMP
+from audiomnist_core.runs import resolve_data
+
+FETCH = importlib.import_module("audiomnist_core.data.fetch")  # the module; `data.fetch` is the function
 
 TOP = f"AudioMNIST-{PINNED_COMMIT}"
 
@@ -234,13 +240,48 @@ def test_corrupt_archive_is_named_and_removed(damage, server, corpus, env):
     assert not root.exists() and leftovers(root) == []  # archive removed: the next run downloads afresh
 
 
+def _truncate(corpus: Path) -> None:
+    path = corpus / "data" / "12" / "3_12_1.wav"
+    path.write_bytes(path.read_bytes()[:300])
+
+
 def test_archive_failing_verification_installs_nothing(server, corpus, env):
-    (corpus / "data" / "12" / "3_12_1.wav").unlink()
+    _truncate(corpus)
     server.payload = archive_of(corpus)
     root = env / "audiomnist"
-    with pytest.raises(CorpusError, match=r"fails verification: missing: .*3_12_1\.wav"):
+    with pytest.raises(CorpusError, match=r"fails verification: truncated: .*3_12_1\.wav") as e:
         fetch(root, server.url, progress=False)
+    assert not isinstance(e.value, CorpusUnavailable)
+    # the message names the archive and where it came from, in one line
+    assert ".audiomnist-" in str(e.value) and ".tar.gz (downloaded from " + server.url in str(e.value)
+    assert "the archive was removed" in str(e.value) and "\n" not in str(e.value)
     assert not root.exists() and leftovers(root) == []
+
+
+def test_a_small_corpus_of_its_own_shape_is_fetched(server, corpus, env):
+    """Off the pinned URL (a test server, a mirror) the corpus is verified against its own shape."""
+    (corpus / "data" / "12" / "3_12_1.wav").unlink()  # ragged repetitions: a note, not a problem
+    server.payload = archive_of(corpus)
+    assert fetch(env / "audiomnist", server.url, progress=False) == env / "audiomnist" / "data"
+
+
+def test_audiomnist_is_verified_strictly(server, corpus, env, monkeypatch):
+    """The pinned corpus, and a folder adopted as AudioMNIST, are held to AudioMNIST's exact shape."""
+    calls = []
+    real_verify = FETCH.verify
+
+    def spy(root, **kwargs):
+        calls.append(kwargs.get("strict"))
+        return real_verify(root, **kwargs)
+
+    monkeypatch.setattr(FETCH, "verify", spy)
+    server.payload = archive_of(corpus)
+    with pytest.raises(CorpusError, match="expected AudioMNIST's 60 speakers"):
+        fetch(env / "a", server.url, progress=False, expect_full=True)
+    fetch(env / "b", server.url, progress=False)
+    with pytest.raises(CorpusError, match="expected AudioMNIST's 60 speakers"):
+        ensure_audiomnist(corpus, server.url, progress=False)
+    assert calls == [True, False, True]
 
 
 def test_small_corpus_is_not_audiomnist_when_full_shape_expected(server, corpus, env):
@@ -284,12 +325,64 @@ def test_existing_folder_is_never_overwritten(server, corpus, env, make_noise_co
     assert server.seen == [] and (root / "data" / "01" / "0_01_0.wav").exists()
 
 
-def test_http_error_is_named(server, env):
-    class NotFound(Handler):
-        def do_GET(self):  # noqa: N802
-            self.send_error(404)
+class NotFound(Handler):
+    def do_GET(self):  # noqa: N802
+        self.send_error(404)
 
+
+def test_http_error_is_named(server, env):
     server.RequestHandlerClass = NotFound
-    with pytest.raises(CorpusError, match="HTTP 404"):
+    with pytest.raises(CorpusUnavailable, match="HTTP 404"):
         fetch(env / "audiomnist", server.url, progress=False)
     assert not (env / "audiomnist").exists()
+
+
+# --- data: auto ----------------------------------------------------------------------------
+
+@pytest.fixture
+def auto(env, monkeypatch):
+    """``resolve_data("auto", ...)`` with the synthetic corpus stubbed (no espeak-ng): returns
+    ``(call, made, log)``; ``made`` lists the synthetic roots it was asked for."""
+    made, log = [], []
+    monkeypatch.setattr(data, "ensure_synthetic", lambda root, **kw: made.append(root) or root)
+    cfg = load_profile("smoke")
+
+    def call():
+        return resolve_data("auto", cfg, log=lambda *a, **k: log.append(" ".join(map(str, a))))
+
+    return call, made, log
+
+
+@pytest.mark.parametrize("damage", ["verification", "corrupt"])
+def test_auto_stops_on_a_download_that_fails(damage, auto, server, corpus, env, monkeypatch):
+    """A download that arrives but is broken is an error naming the archive, not the synthetic corpus."""
+    call, made, log = auto
+    if damage == "verification":
+        _truncate(corpus)
+        server.payload, says = archive_of(corpus), r"\.tar\.gz \(downloaded from .*fails verification: truncated"
+    else:
+        server.payload, says = b"<html>not an archive</html>", r"\.tar\.gz: corrupt or truncated archive"
+    monkeypatch.setenv("AUDIOMNIST_URL", server.url)
+    with pytest.raises(CorpusError, match=says):
+        call()
+    assert made == [] and log == []  # no switch to the synthetic corpus, and no notice of one
+    assert not (env / "datadir" / "audiomnist").exists()
+
+
+def test_auto_stops_on_a_broken_corpus_in_place(auto, env, make_noise_corpus):
+    call, made, log = auto
+    make_noise_corpus(env / "datadir" / "audiomnist", speakers=(1, 2), reps=1)
+    with pytest.raises(CorpusError, match="expected AudioMNIST's 60 speakers"):
+        call()
+    assert made == [] and log == []
+
+
+@pytest.mark.parametrize("where", ["closed-port", "http-404"])
+def test_auto_falls_back_loudly_only_when_the_corpus_cannot_be_had(where, auto, server, env, monkeypatch):
+    call, made, log = auto
+    server.RequestHandlerClass = NotFound
+    monkeypatch.setenv("AUDIOMNIST_URL", closed_port_url() if where == "closed-port" else server.url)
+    label, root = call()
+    assert label == "synthetic" and made == [root]
+    (notice,) = log
+    assert notice.startswith("NOTICE: the real AudioMNIST corpus is not available") and "SYNTHETIC" in notice

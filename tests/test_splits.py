@@ -155,3 +155,30 @@ def test_too_few_speakers_is_a_split_error(task, genders):
 def test_unknown_task_is_a_split_error():
     with pytest.raises(SplitError, match="task"):
         splits.paper_folds("age")
+
+
+@pytest.mark.parametrize("genders, task, reason", [
+    (roster(0, 20), "gender", "needs at least 4 female and 4 male speakers for 4 balanced groups; the corpus has 0 female and 20 male"),
+    (roster(3, 10), "gender", "the corpus has 3 female and 10 male"),
+    (roster(20, 0), "gender", "the corpus has 20 female and 0 male"),
+    (roster(2, 2), "digits", "needs at least 5 speakers for 5 speaker-disjoint groups; the corpus has 4"),
+])
+def test_task_skip_reason_names_what_the_roster_lacks(genders, task, reason):
+    got = splits.task_skip_reason(genders, task)
+    assert got is not None and reason in got and "\n" not in got
+    with pytest.raises(SplitError) as err:  # the folds raise exactly that reason
+        generic_folds(genders, task)
+    assert str(err.value) == got
+
+
+@pytest.mark.parametrize("genders", [roster(4, 4), roster(9, 30), audiomnist_genders()])
+def test_a_roster_that_can_be_split_has_no_skip_reason(genders):
+    assert splits.skipped_tasks(genders) == {}
+    assert all(splits.task_skip_reason(genders, task) is None for task in splits.TASKS)
+    assert all(folds(genders, task) for task in splits.TASKS)
+
+
+def test_skipped_tasks_of_a_corpus_with_one_gender():
+    genders = roster(0, 6)
+    assert splits.skipped_tasks(genders) == {"gender": splits.task_skip_reason(genders, "gender")}
+    assert len(folds(genders, "digits")) == 5

@@ -12,11 +12,11 @@ from .corpus import (
     read_metadata,
     read_wav,
 )
-from .fetch import ensure_audiomnist, fetch
+from .fetch import CorpusUnavailable, ensure_audiomnist, fetch
 from .synth import ensure_synthetic, synthesize
 from .verify import verify
 
 __all__ = [
     "GENDERS", "META_NAME", "CorpusError", "CorpusSummary", "corpus_summary", "Recording", "Speaker", "data_folder", "index_recordings",
-    "read_metadata", "read_wav", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
+    "read_metadata", "read_wav", "CorpusUnavailable", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
 ]

@@ -3,10 +3,15 @@
 The repository's archive is downloaded to a ``.part`` file beside the target (an HTTP Range
 request resumes it; a server that ignores Range restarts it), then read once, member by
 member, into a temporary sibling folder: a member whose name or link would leave that folder
-rejects the whole archive. Only ``data/`` is kept. The result is verified
-(:func:`audiomnist_core.data.verify`, plus AudioMNIST's 60 speakers x 500 recordings), a
-completion stamp is written last, and the folder is moved into place: a folder at ``root``
-is always a complete, verified corpus.
+rejects the whole archive. Only ``data/`` is kept. The result is verified strictly
+(:func:`audiomnist_core.data.verify` with ``strict=True``: AudioMNIST's 60 speakers x 500
+recordings at 48 kHz), a completion stamp is written last, and the folder is moved into
+place: a folder at ``root`` is always a complete, verified corpus.
+
+Only a corpus that cannot be had (the network is unreachable, the server has no archive)
+raises :class:`CorpusUnavailable`, on which ``data: auto`` falls back to the synthetic
+corpus; an archive that arrives but is corrupt or fails verification is a plain
+:class:`CorpusError` that stops the run.
 """
 from __future__ import annotations
 
@@ -42,6 +47,11 @@ RETRIES = 3  # automatic resumes after an interrupted transfer, before giving up
 OFFLINE_HINT = "the offline corpus is `--data synthetic` (or `audiomnist data synth --root DIR`)"
 
 
+class CorpusUnavailable(CorpusError):
+    """The corpus cannot be had from here: the network is unreachable, or the server answers
+    with an HTTP error instead of the archive."""
+
+
 class _Interrupted(Exception):
     """The transfer stopped early; what arrived is kept in the ``.part`` file."""
 
@@ -71,14 +81,15 @@ def ensure_audiomnist(root: str | Path | None = None, url: str | None = None, *,
     """The data folder of a complete, verified AudioMNIST at ``root``, fetching it if absent.
 
     A corpus placed at ``root`` by other means (a git clone) is verified once and adopted.
-    Raises :class:`CorpusError` (one line) when the network is unreachable, or when ``root``
-    holds something that fails verification (it is never overwritten).
+    Raises :class:`CorpusUnavailable` (one line) when the network is unreachable, and
+    :class:`CorpusError` when ``root`` holds something that fails the strict verification
+    (it is never overwritten) or a downloaded archive does.
     """
     root = Path(root) if root is not None else default_root()
     if read_stamp(root) is not None:
         return data_folder(root)
     if root.is_dir() and any(root.iterdir()):
-        report = verify(root, progress=progress)
+        report = verify(root, strict=True, progress=progress)
         _require(report, full=True, source=str(root), fix=f"run `audiomnist data verify --root {root}` for every problem, or remove the folder to fetch the corpus again")
         _write_stamp(root, report, source="verified in place")
         return data_folder(root)
@@ -100,13 +111,16 @@ def fetch(
     root : target folder (default ``runs.data_dir()/"audiomnist"``); the corpus goes to ``root/data``.
     url : archive URL (default ``$AUDIOMNIST_URL``, else the pinned commit's GitHub archive).
     progress : progress bars on stderr.
-    expect_full : also require AudioMNIST's 60 speakers x 500 recordings; default: only for
-        the pinned URL, so that a test server can serve a small corpus.
+    expect_full : verify strictly, against AudioMNIST's exact shape (60 speakers x 500
+        recordings, 48 kHz); default: only for the pinned URL, so that a test server (or
+        ``$AUDIOMNIST_URL``) can serve a small corpus, which is verified against its own shape.
     retries : automatic resumes of an interrupted transfer within this call.
 
     A complete corpus already at ``root`` is returned without any network access. An
     interrupted download leaves only the ``.part`` file (the next call resumes it); a corrupt
-    archive is removed and named; nothing appears at ``root`` unless it is verified.
+    archive, or one that fails verification, is removed and named; nothing appears at
+    ``root`` unless it is verified. Raises :class:`CorpusUnavailable` when the server cannot
+    be reached, :class:`CorpusError` for everything else.
     """
     root = Path(root) if root is not None else default_root()
     url = resolve_url(url)
@@ -123,9 +137,10 @@ def fetch(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         extract_data(archive, tmp, progress=progress)
-        report = verify(tmp, progress=progress)
+        report = verify(tmp, strict=full, progress=progress)
         try:
-            _require(report, full=full, source=url, fix="nothing was installed; check the URL")
+            _require(report, full=full, source=f"{archive} (downloaded from {url})",
+                     fix="the archive was removed and nothing was installed; check the URL")
         except CorpusError:
             archive.unlink(missing_ok=True)  # complete but wrong: fetching it again cannot help
             raise
@@ -140,15 +155,15 @@ def fetch(
 
 
 def _require(report: Report, *, full: bool, source: str, fix: str) -> None:
-    """Raise one line when the corpus fails verification or (``full``) lacks AudioMNIST's shape."""
-    if not report.ok:
-        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        raise CorpusError(f"{source}: the corpus fails verification: {report.problems[0].line()}{more}; {fix}")
+    """Raise one line when (``full``) the corpus lacks AudioMNIST's size, or fails verification."""
     if full and (report.speakers, report.files) != (FULL_SPEAKERS, FULL_FILES):
         raise CorpusError(
             f"{source}: expected AudioMNIST's {FULL_SPEAKERS} speakers x 500 recordings, "
             f"found {report.speakers} speakers and {report.files} recordings; {fix}"
         )
+    if not report.ok:
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        raise CorpusError(f"{source}: the corpus fails verification: {report.problems[0].line()}{more}; {fix}")
 
 
 def _write_stamp(root: Path, report: Report, *, source: str, archive: Path | None = None) -> None:
@@ -185,8 +200,9 @@ def download(url: str, archive: Path, *, progress: bool = True, retries: int = R
     """Download ``url`` to ``archive`` through ``archive.part``, resuming what is there.
 
     An existing ``archive`` (a finished download whose extraction was interrupted) is reused.
-    Raises :class:`CorpusError` when the server cannot be reached (with the offline hint),
-    answers with an HTTP error, or the transfer stops ``retries + 1`` times.
+    Raises :class:`CorpusUnavailable` when the server cannot be reached (with the offline
+    hint) or answers with an HTTP error, :class:`CorpusError` when the transfer stops
+    ``retries + 1`` times.
     """
     if archive.is_file():
         return archive
@@ -218,10 +234,10 @@ def _download_once(url: str, part: Path, progress: bool) -> None:
                 return
             part.unlink()
             raise _Interrupted("the server rejected the resume point; restarting") from None
-        raise CorpusError(f"{url}: the server answered HTTP {e.code} {e.reason}") from None
+        raise CorpusUnavailable(f"{url}: the server answered HTTP {e.code} {e.reason}; {OFFLINE_HINT}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise CorpusError(f"cannot reach {url} ({reason}): the network is unreachable; {OFFLINE_HINT}") from None
+        raise CorpusUnavailable(f"cannot reach {url} ({reason}): the network is unreachable; {OFFLINE_HINT}") from None
     with response:
         if response.status == 206:
             start, total = _content_range(response.headers.get("Content-Range", ""))
