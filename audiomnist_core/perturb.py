@@ -483,7 +483,10 @@ def perturb_profile(run, device: str | torch.device | None = None) -> dict:
                      "unperturbed": [per fold], "folds", "n_test", "in_paper": bool,
                      "feature": str, "paper_at_1pct": {...} (AudioNet digits)}}}
 
-    ``frequency_scaling`` is ``None`` when the profile trains no AlexNet gender model. Each
+    ``frequency_scaling`` is ``None`` when the profile trains no AlexNet gender model. A task
+    that the corpus cannot be split for (``train.skipped_tasks``, e.g. gender on a corpus with
+    one gender) is not run: its experiments are ``{"skipped": "<reason>"}`` (frequency scaling
+    is a gender experiment), and ``"skipped"`` maps each such task to its reason. Each
     fold's result is cached under ``runs/<profile>-<data>/perturb/`` and reused while the
     config and the checkpoint are unchanged; the assembled result is written to
     ``perturb/profile.json``.
@@ -494,8 +497,12 @@ def perturb_profile(run, device: str | torch.device | None = None) -> dict:
     device = train.resolve_device(device or run.config.train.device)
     cfg = run.config.perturb
     trained = set(run.config.train.runs)
-    result: dict = {"profile": run.profile, "data": run.data, "frequency_scaling": None, "zeroing": {}}
-    if "alexnet/gender" in trained:
+    skipped = train.skipped_tasks(run)
+    result: dict = {"profile": run.profile, "data": run.data, "frequency_scaling": None, "zeroing": {},
+                    "skipped": skipped}
+    if "alexnet/gender" in trained and "gender" in skipped:
+        result["frequency_scaling"] = {"skipped": skipped["gender"]}
+    elif "alexnet/gender" in trained:
         folds = train.folds_of(run, "gender")
         per_fold = [frequency_scaling_fold(run, k, device) for k in folds]
         acc = [r["accuracy"] for r in per_fold]
@@ -512,6 +519,9 @@ def perturb_profile(run, device: str | torch.device | None = None) -> dict:
         if name not in trained:
             continue
         model_name, task = name.split("/")
+        if task in skipped:
+            result["zeroing"][name] = {"skipped": skipped[task]}
+            continue
         folds = train.folds_of(run, task)
         per_fold = [zeroing_fold(run, model_name, task, k, device) for k in folds]
         entry = {

@@ -112,9 +112,20 @@ def rng_scope(device: torch.device) -> Iterator[None]:
 
 # --- folds and their data -----------------------------------------------------------------
 
+def _genders(run: Run) -> dict[int, str]:
+    return {s: sp.gender for s, sp in read_metadata(run.corpus_root).items()}
+
+
 def _folds(run: Run, task: str) -> list[splits.Fold]:
-    genders = {s: sp.gender for s, sp in read_metadata(run.corpus_root).items()}
-    return splits.folds(genders, task, seed=run.config.train.seed)
+    return splits.folds(_genders(run), task, seed=run.config.train.seed)
+
+
+def skipped_tasks(run: Run) -> dict[str, str]:
+    """The tasks that the run's corpus cannot be split for, each with its reason
+    (:func:`splits.task_skip_reason`): ``{"gender": "the gender task needs ..."}`` for a corpus
+    with one gender, ``{}`` for AudioMNIST. Training, Table 1, the manipulations and the
+    chapters leave these tasks out and say why."""
+    return splits.skipped_tasks(_genders(run))
 
 
 def _check_fold(run: Run, task: str, fold: int, n_folds: int) -> None:
@@ -737,23 +748,31 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
 
 # --- the public entry points --------------------------------------------------------------
 
+def _pairs(run: Run, model: str | None, task: str | None) -> list[tuple[str, str]]:
+    """The (model, task) pairs a request names: with model and task, that pair; otherwise the
+    profile's ``train.runs`` matching the given filters."""
+    if model is not None and task is not None:
+        _schedule(run, model, task)
+        return [(model, task)]
+    pairs = [tuple(r.split("/")) for r in run.config.train.runs]
+    pairs = [(m, k) for m, k in pairs if model in (None, m) and task in (None, k)]
+    if not pairs:
+        raise AudiomnistError(
+            f"profile {run.profile!r}: train.runs lists no run for model={model} task={task}; "
+            f"it lists {', '.join(run.config.train.runs)}"
+        )
+    return pairs
+
+
 def jobs(run: Run, model: str | None = None, task: str | None = None, fold: int | None = None) -> list[tuple[str, str, int]]:
     """The (model, task, fold) runs that a request names: with model and task, that pair;
     otherwise the profile's ``train.runs`` matching the given filters; all folds of
-    :func:`folds_of` unless ``fold`` is given."""
-    if model is not None and task is not None:
-        _schedule(run, model, task)
-        pairs = [(model, task)]
-    else:
-        pairs = [tuple(r.split("/")) for r in run.config.train.runs]
-        pairs = [(m, k) for m, k in pairs if model in (None, m) and task in (None, k)]
-        if not pairs:
-            raise AudiomnistError(
-                f"profile {run.profile!r}: train.runs lists no run for model={model} task={task}; "
-                f"it lists {', '.join(run.config.train.runs)}"
-            )
+    :func:`folds_of` unless ``fold`` is given. Tasks of :func:`skipped_tasks` have none."""
+    skipped = skipped_tasks(run)
     out = []
-    for m, k in pairs:
+    for m, k in _pairs(run, model, task):
+        if k in skipped:
+            continue
         if fold is None:
             out += [(m, k, f) for f in folds_of(run, k)]
         else:
@@ -784,8 +803,13 @@ def train_profile(run: Run, model: str | None = None, task: str | None = None, f
     """Train every run the request names (see :func:`jobs`) that is not complete yet.
 
     Each (model, task, fold) is an independent job, so folds can be spread over machines
-    that share the run folder; a run that another process is training is skipped with a line.
+    that share the run folder; a run that another process is training is skipped with a line,
+    and so is, once, a task that the corpus cannot be split for (:func:`skipped_tasks`).
     """
+    skipped = skipped_tasks(run)
+    for k in dict.fromkeys(k for _, k in _pairs(run, model, task)):
+        if k in skipped:
+            log(f"{k} task: not run: {skipped[k]}")
     for m, k, f in jobs(run, model, task, fold):
         if _complete(run, m, k, f) is not None:
             log(f"{m}/{k} fold {f}: already complete, kept")
@@ -825,8 +849,9 @@ def load_model(run: Run, model: str, task: str, fold: int, device: str | torch.d
 def results(run: Run) -> list[dict]:
     """The results of every finished run the profile lists, in profile order."""
     out = []
+    skipped = skipped_tasks(run)
     for m, k in (tuple(r.split("/")) for r in run.config.train.runs):
-        for f in folds_of(run, k):
+        for f in [] if k in skipped else folds_of(run, k):
             result = _complete(run, m, k, f)
             if result is not None:
                 out.append(result)
@@ -840,19 +865,32 @@ def metrics(run: Run, model: str, task: str, fold: int) -> list[dict]:
 
 
 def table1(run: Run) -> list[dict]:
-    """Table 1 over the finished folds: one row per model x task with at least one.
+    """Table 1 over the finished folds: one row per model x task with at least one, in
+    profile order.
 
     ``accuracy`` lists the test accuracy (%) per fold in ``folds``; ``std`` is the sample
     standard deviation over folds (ddof=1; 0 for a single fold) — the paper does not say
-    which it reports. ``paper_mean``/``paper_std`` are the paper's numbers.
+    which it reports. ``paper_mean``/``paper_std`` are the paper's numbers. A task that the
+    corpus cannot be split for (:func:`skipped_tasks`) has a row per model with ``mean`` and
+    ``std`` None, no folds, and ``skipped``: the reason.
     """
     by_pair: dict[tuple[str, str], list[dict]] = {}
     for r in results(run):
         by_pair.setdefault((r["model"], r["task"]), []).append(r)
+    skipped = skipped_tasks(run)
     rows = []
-    for (m, k), found in by_pair.items():
-        acc = [r["test_accuracy"] for r in found]
+    for m, k in (tuple(r.split("/")) for r in run.config.train.runs):
         paper_mean, paper_std = PAPER_TABLE1[(m, k)]
+        if k in skipped:
+            rows.append({
+                "model": m, "task": k, "data": run.data, "profile": run.profile, "folds": [], "accuracy": [],
+                "mean": None, "std": None, "paper_mean": paper_mean, "paper_std": paper_std, "skipped": skipped[k],
+            })
+            continue
+        found = by_pair.get((m, k))
+        if not found:
+            continue
+        acc = [r["test_accuracy"] for r in found]
         rows.append({
             "model": m, "task": k, "data": run.data, "profile": run.profile,
             "folds": [r["fold"] for r in found],
@@ -864,23 +902,41 @@ def table1(run: Run) -> list[dict]:
     return rows
 
 
+def table1_numbers(rows: list[dict]) -> dict[str, float | int]:
+    """The numbers a chapter's prose glues from Table 1, per row ``<model>_<task>_``: ``mean``,
+    ``std``, ``paper``, ``diff`` (ours - paper) and ``folds``; a skipped row has ``paper`` only."""
+    out: dict[str, float | int] = {}
+    for r in rows:
+        name = f"{r['model']}_{r['task']}"
+        out[f"{name}_paper"] = r["paper_mean"]
+        if r.get("skipped") is None:
+            out.update({f"{name}_mean": r["mean"], f"{name}_std": r["std"], f"{name}_diff": r["mean"] - r["paper_mean"],
+                        f"{name}_folds": len(r["folds"])})
+    return out
+
+
 def format_table1(rows: list[dict], *, markdown: bool = False) -> str:
-    """Table 1 as text (or a Markdown table): ours beside the paper's, and the difference."""
+    """Table 1 as text (or a Markdown table): ours beside the paper's, and the difference.
+    A skipped row reads "not run"; its reason follows the table once per task."""
     header = ["model", "input", "task", "folds", "ours (%)", "paper (%)", "ours - paper"]
     lines = []
     for r in rows:
+        ran = r.get("skipped") is None
+        ours = f"{r['mean']:.2f} ± {r['std']:.2f}" if ran else "not run"
         lines.append([
             r["model"], INPUTS[r["model"]], r["task"], str(len(r["folds"])),
-            f"{r['mean']:.2f} ± {r['std']:.2f}", f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}",
-            f"{r['mean'] - r['paper_mean']:+.2f}",
+            ours, f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}",
+            f"{r['mean'] - r['paper_mean']:+.2f}" if ran else "–",
         ])
     source = (f"ours: profile {rows[0]['profile']!r} on the {rows[0]['data']} corpus; "
               "mean ± sample std (ddof=1) over folds") if rows else "no finished runs"
+    reasons = {r["task"]: r["skipped"] for r in rows if r.get("skipped") is not None}
+    notes = [f"{task} task not run: {reason}" for task, reason in reasons.items()]
     if markdown:
-        return _markdown(header, lines) + f"\n\n*{source}; paper: Becker et al., Table 1.*"
+        return _markdown(header, lines) + "".join(f"\n\n*{line}.*" for line in [f"{source}; paper: Becker et al., Table 1", *notes])
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines), source])
+    return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines), source, *notes])
 
 
 def curves(run: Run) -> dict[tuple[str, str, int], list[dict]]:

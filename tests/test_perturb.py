@@ -346,6 +346,24 @@ def test_cli_perturb_json(synth_corpus, tmp_path, monkeypatch, capsys):
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
 
 
+def test_cli_perturb_json_says_what_a_one_gender_corpus_skips(tmp_path, monkeypatch, capsys, write_metadata):
+    from audiomnist_core import cli, splits
+
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    write_metadata(tmp_path / "male" / "data", [1, 2, 3, 4, 5])  # the folds need no recordings
+    profile = tmp_path / "gender.yaml"
+    profile.write_text(TINY.replace("audionet/digits", "audionet/gender"))
+    argv = ["perturb", "--profile", str(profile), "--data", str(tmp_path / "male"), "--device", "cpu", "--json"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    reason = splits.task_skip_reason({s: "male" for s in range(1, 6)}, "gender")
+    assert out["skipped"] == {"gender": reason}
+    assert out["frequency_scaling"] == {"skipped": reason}
+    assert out["zeroing"] == {"audionet/gender": {"skipped": reason}, "alexnet/gender": {"skipped": reason}}
+    assert not list((tmp_path / "runs").rglob("result.json"))  # nothing was trained
+
+
 def test_cli_perturb_bad_profile(tmp_path, monkeypatch, capsys):
     from audiomnist_core import cli
 

@@ -386,13 +386,76 @@ def test_cli_unknown_profile_key(env, capsys):
     assert rc == 1 and str(path) in err and "unknown key 'bogus'" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_task_the_corpus_cannot_support(env, capsys):
+def test_cli_task_the_corpus_cannot_support_is_not_run_with_its_reason(env, capsys):
     from audiomnist_core.data import synthesize
 
     root = env / "six"
     synthesize(root, speakers=6, reps=1, seed=0, progress=False)  # 3 female + 3 male speakers
     rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", str(root), "--model", "audionet", "--task", "gender")
-    assert rc == 1 and "at least 4 female and 4 male" in err and len(err.strip().splitlines()) == 1
+    assert rc == 0 and err.strip().splitlines() == [
+        "gender task: not run: the gender task needs at least 4 female and 4 male speakers for 4 balanced groups; "
+        "the corpus has 3 female and 3 male"]
+    assert not list((env / "runs").rglob("result.json"))
+
+
+# --- a corpus with one gender -------------------------------------------------------------
+
+def one_gender(folder: Path, write_metadata) -> Path:
+    """A corpus of 5 male speakers, metadata only: what decides the folds and the skipped tasks."""
+    write_metadata(folder / "data", [1, 2, 3, 4, 5])
+    return folder
+
+
+def test_the_gender_task_of_a_one_gender_corpus_is_skipped_once_with_its_reason(env, write_metadata):
+    run = open_run(str(tiny_profile(env, folds="[0, 1]")), str(one_gender(env / "male", write_metadata)))
+    reason = train.skipped_tasks(run)["gender"]
+    assert "the corpus has 0 female and 5 male" in reason
+    assert train.jobs(run) == [("alexnet", "digits", 0), ("alexnet", "digits", 1)]
+    assert train.jobs(run, task="gender") == [] and train.jobs(run, "audionet", "gender", 0) == []
+    lines: list[str] = []
+    train.train_profile(run, task="gender", log=lines.append)
+    train.train_profile(run, "audionet", "gender", 0, log=lines.append)
+    assert lines == [f"gender task: not run: {reason}"] * 2
+    with pytest.raises(AudiomnistError, match="0 female and 5 male"):  # asked for directly, it says why
+        train.fold_data(run, "gender", 0)
+
+
+def test_table1_has_a_row_per_skipped_run_with_its_reason(env, write_metadata, capsys):
+    root = one_gender(env / "male", write_metadata)
+    run = open_run("smoke", str(root))
+    folder = train.run_dir(run, "alexnet", "digits", 0)
+    save_json(folder / train.RESULT, {"model": "alexnet", "task": "digits", "fold": 0, "test_accuracy": 80.0,
+                                      "key": train.run_key(run, "alexnet", "digits")})
+    (folder / train.MODEL).write_bytes(b"")
+    rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root), "--json")
+    rows = json.loads(out)
+    reason = train.skipped_tasks(run)["gender"]
+    assert rc == 0 and [(r["model"], r["task"]) for r in rows] == [("alexnet", "digits"), ("alexnet", "gender"), ("audionet", "gender")]
+    assert rows[0]["mean"] == 80.0 and "skipped" not in rows[0]
+    for r in rows[1:]:
+        assert r["mean"] is None and r["std"] is None and r["skipped"] == reason
+        assert r["folds"] == [] and r["accuracy"] == []
+        assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], "gender")]
+    for text in (train.format_table1(rows), train.format_table1(rows, markdown=True)):
+        assert text.count(reason) == 1 and text.count("not run") == 3  # twice in the table, once before the reason
+    assert "| alexnet | spectrogram | gender | 0 | not run | 95.87 ± 2.85 | – |" in train.format_table1(rows, markdown=True)
+    rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root))
+    assert rc == 0 and f"gender task not run: {reason}" in out
+
+
+def test_table1_bars_draw_a_skipped_row_without_ours(env, write_metadata):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from audiomnist_core.plots import training as plots
+
+    run = open_run("smoke", str(one_gender(env / "male", write_metadata)))
+    rows = train.table1(run)
+    fig = plots.table1_bars(rows)
+    ax = fig.axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    assert len(heights) == 2 * len(rows) and all(h != h for h in heights[: len(rows)])  # ours: NaN, not drawn
+    assert [t.get_text() for t in ax.texts] == ["not run"] * len(rows)
 
 
 def test_cli_no_schedule_for_the_run(env, capsys):

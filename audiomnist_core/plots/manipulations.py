@@ -53,8 +53,9 @@ def zeroing_axes(ax, entry: dict, title: str = "", paper_at_1pct: dict | None = 
 
 def figure3(zeroing: dict[str, dict], keys: Sequence[str], caption: str = "", paper: dict | None = None):
     """Fig. 3: a panel per ``"model/task"`` key of ``zeroing`` (the ``"zeroing"`` part of
-    :func:`perturb_profile`), side by side. ``paper`` maps keys to the paper's values at 1 %."""
-    keys = [k for k in keys if k in zeroing]
+    :func:`perturb_profile`), side by side; keys that are absent or skipped have none.
+    ``paper`` maps keys to the paper's values at 1 %."""
+    keys = [k for k in keys if k in zeroing and "skipped" not in zeroing[k]]
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys):
         entry = zeroing[key]

@@ -53,18 +53,22 @@ def training_curves(curves: dict[tuple[str, str, int], list[dict]], caption: str
 
 def table1_bars(rows: Sequence[dict], caption: str = ""):
     """Table 1 as bars: our mean test accuracy (± std over folds, dots for single folds)
-    beside the paper's (± its std), per model and task, with chance dashed."""
+    beside the paper's (± its std), per model and task, with chance dashed. A skipped row
+    (``mean`` None) has the paper's bar only and "not run" in place of ours."""
     pairs = [(r["model"], r["task"]) for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(rows) + 1), 3.8))
-    ours = [r["mean"] for r in rows]
+    ours = [np.nan if r["mean"] is None else r["mean"] for r in rows]
     paper = [r["paper_mean"] for r in rows]
-    ax.bar(x - 0.2, ours, 0.4, yerr=[r["std"] for r in rows], capsize=3, color="tab:green", label="ours")
+    ax.bar(x - 0.2, ours, 0.4, yerr=[0.0 if r["std"] is None else r["std"] for r in rows], capsize=3,
+           color="tab:green", label="ours")
     ax.bar(x + 0.2, paper, 0.4, yerr=[r["paper_std"] for r in rows], capsize=3, color="lightgray",
            edgecolor="black", label="paper")
     for i, r in enumerate(rows):
         ax.plot([i - 0.2] * len(r["accuracy"]), r["accuracy"], linestyle="none", marker="o", markersize=3, color="black")
         ax.hlines(CHANCE[r["task"]], i - 0.45, i + 0.45, colors="black", linestyles="--", linewidth=1)
+        if r["mean"] is None:
+            ax.text(i - 0.2, 2, "not run", rotation=90, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [f"{m}\n{t}" for m, t in pairs])
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)
