@@ -3,6 +3,8 @@
 # espeak-ng (the synthetic corpus' speech synthesiser) through apt-get when we are root.
 PROFILE ?= quick
 DATA ?= auto
+# preprocess.fit for recordings over one second (error, trim, trim_crop); empty: the profile's
+FIT ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -38,7 +40,7 @@ nbval: setup
 	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 book/
 
 book: setup
-	$(VENV)/bin/audiomnist book --profile $(PROFILE) --data $(DATA)
+	$(VENV)/bin/audiomnist book --profile $(PROFILE) --data $(DATA) $(if $(FIT),--fit $(FIT))
 
 # The smoke book built, then every page checked in Debian's chromium (installed when missing and
 # we are root): console errors, images, audio, widgets, Colab links; screenshots in _build/screenshots.

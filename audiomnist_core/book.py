@@ -607,19 +607,40 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
     return html
 
 
-def build(profile: str | None = None, data: str | None = None, log: Log = print, *, root: Path | None = None) -> int:
+@contextlib.contextmanager
+def fit_environment(fit: str | None) -> Iterator[None]:
+    """``$AUDIOMNIST_FIT`` set to ``fit`` while the chapters execute (their kernels inherit it),
+    so that each chapter's ``open_run(PROFILE, DATA)`` fits the recordings as ``--fit`` says;
+    nothing changes for ``None``."""
+    saved = os.environ.get("AUDIOMNIST_FIT")
+    if fit:
+        os.environ["AUDIOMNIST_FIT"] = fit
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AUDIOMNIST_FIT", None)
+        else:
+            os.environ["AUDIOMNIST_FIT"] = saved
+
+
+def build(profile: str | None = None, data: str | None = None, log: Log = print, *, root: Path | None = None,
+          fit: str | None = None) -> int:
     """What ``make book`` runs: resolve the run once, execute every chapter, build the HTML.
+    ``fit`` overrides the profile's ``preprocess.fit`` (``--fit``) in every chapter
+    (:func:`fit_environment`).
 
     Returns 0; problems raise :class:`BookError` (or the run's own error) with one line.
     """
     started = time.monotonic()
-    run = open_run(profile, data, log=log)
+    run = open_run(profile, data, fit=fit, log=log)
     if run.data == "synthetic":
         log("NOTICE: this book is built on the SYNTHETIC corpus; its results exercise the pipeline and "
             "are not evidence for or against the paper (every results page says so).")
     parameters = chapter_parameters(run, profile)
     log(f"book: {run.label()}")
-    html = build_book(Path(root) if root else repo_root(), parameters, f"{run.profile}-{run.data}", log=log)
+    with fit_environment(fit):
+        html = build_book(Path(root) if root else repo_root(), parameters, run.root.name, log=log)
     log(f"book: done in {clock(time.monotonic() - started)}; open {html / 'index.html'}")
     return 0
 

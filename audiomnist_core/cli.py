@@ -27,7 +27,7 @@ def _log(*args, **kwargs) -> None:
 def _open_run(args):
     from .runs import open_run
 
-    return open_run(args.profile, args.data, log=_log)
+    return open_run(args.profile, args.data, fit=args.fit, log=_log)
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def cmd_perturb(args) -> int:
 def cmd_book(args) -> int:
     from . import book
 
-    return book.build(profile=args.profile, data=args.data, log=_log)
+    return book.build(profile=args.profile, data=args.data, fit=args.fit, log=_log)
 
 
 def cmd_bench(args) -> int:
@@ -135,6 +135,10 @@ def cmd_bench(args) -> int:
 def _profile_args(p: argparse.ArgumentParser, *, device: bool = False) -> None:
     p.add_argument("--profile", default=None, help="profile name (smoke, quick, paper) or path to a YAML file; default $AUDIOMNIST_PROFILE or 'quick'")
     p.add_argument("--data", default=None, help="audiomnist, synthetic, auto, or a folder in AudioMNIST's layout; default: the profile's")
+    p.add_argument("--fit", default=None, metavar="MODE",
+                   help="preprocess.fit for recordings over one second: error (the paper's: stop, naming the file), "
+                        "trim (cut leading and trailing silence) or trim_crop (then keep the loudest second); "
+                        "default $AUDIOMNIST_FIT or the profile's. A fit other than error has its own runs/ folder")
     if device:
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: the profile's ('auto': CUDA, then MPS, then CPU)")
 

@@ -41,6 +41,13 @@ def key_fields(obj: Any) -> dict[str, Any]:
     }
 
 
+# Keys that left the profiles, with what to do instead (an old profile gets this, not "unknown key").
+REMOVED = {
+    "preprocess.length": "no longer a setting: the networks take 8000 samples (one second at 8 kHz, the "
+    "paper's); delete the key, and set preprocess.fit: trim or trim_crop to fit longer recordings",
+}
+
+
 class ConfigError(AudiomnistError, ValueError):
     """A profile that cannot be used; the message names the file and the key."""
 
@@ -60,9 +67,13 @@ class PreprocessConfig:
     """Section 2.2.1 of the paper; defaults are the original code's parameters."""
 
     sample_rate: int = 8000
-    length: int = 8000  # samples after zero-padding
     resampler: str = "fft"  # "fft": the original's FFT resampler; "sinc": torchaudio's windowed sinc
     offset_seed: int = 0  # seeds the random placement inside the zero-padding
+    # A recording longer than the networks' one second: "error" (the paper's; every AudioMNIST
+    # recording fits), "trim" (leading and trailing silence cut, then an error if still too long)
+    # or "trim_crop" (then the one second of highest energy kept); preprocess.fit_clip
+    fit: str = field(default="error", metadata=ADDED_LATER)
+    trim_db: float = field(default=60.0, metadata=ADDED_LATER)  # silence: this far below the loudest frame
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,10 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
+    for key in unknown:
+        dotted = f"{where}.{key}".removeprefix("profile.")
+        if dotted in REMOVED:
+            raise ConfigError(f"{where}.{key}: {REMOVED[dotted]}")
     if unknown:
         raise ConfigError(
             f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(names))}"
@@ -197,9 +212,12 @@ def _validate(cfg: Config, where: str) -> None:
 
     if cfg.preprocess.resampler not in ("fft", "sinc"):
         raise bad("preprocess.resampler", f"must be 'fft' or 'sinc', not {cfg.preprocess.resampler!r}")
-    for key in ("sample_rate", "length"):
-        if getattr(cfg.preprocess, key) <= 0:
-            raise bad(f"preprocess.{key}", "must be positive")
+    if cfg.preprocess.sample_rate <= 0:
+        raise bad("preprocess.sample_rate", "must be positive")
+    if cfg.preprocess.fit not in FITS:
+        raise bad("preprocess.fit", f"must be one of {', '.join(FITS)}, not {cfg.preprocess.fit!r}")
+    if cfg.preprocess.trim_db <= 0:
+        raise bad("preprocess.trim_db", f"must be positive (dB below the loudest frame), not {cfg.preprocess.trim_db!r}")
     if cfg.data.synth_speakers < 1 or cfg.data.synth_speakers > 60:
         raise bad("data.synth_speakers", "must be between 1 and 60")
     if cfg.data.synth_reps < 1 or cfg.data.synth_reps > 50:
@@ -270,6 +288,15 @@ def load_profile(profile: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: {str(e).removeprefix('profile.')}") from None
     _validate(cfg, str(path))
     return cfg
+
+
+def with_fit(cfg: Config, fit: str | None) -> Config:
+    """The same configuration with another ``preprocess.fit`` (the CLI's ``--fit``)."""
+    if not fit:
+        return cfg
+    if fit not in FITS:
+        raise ConfigError(f"--fit: must be one of {', '.join(FITS)}, not {fit!r}")
+    return dataclasses.replace(cfg, preprocess=dataclasses.replace(cfg.preprocess, fit=fit))
 
 
 def with_data_source(cfg: Config, source: str | None) -> Config:

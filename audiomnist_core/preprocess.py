@@ -1,5 +1,7 @@
 """Section 2.2.1 of the paper: resample to 8 kHz, zero-pad to 8000 samples at a random
 offset, then either the AlexNet spectrogram (227 x 227, dB) or the AudioNet waveform input.
+A recording longer than those 8000 samples is an error (the paper's rule), or, where the
+profile's ``preprocess.fit`` says so, has its silence trimmed and its loudest second kept.
 
 The numerics are pure torch functions that work on batches on any device. The corpus is
 decoded and resampled once into a per-speaker cache keyed by the files and the parameters, so
@@ -13,8 +15,9 @@ import json
 import math
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import PreprocessConfig
+from .config import FITS, PreprocessConfig
 from .data import CorpusError, Recording, read_wav
 from .runs import atomic_path, progress_bars, status
 
@@ -179,7 +182,127 @@ def resample_clips(clips: list[np.ndarray], orig_sr: int, new_sr: int, *, worker
     return resampled
 
 
-def offset(length: int, recording: Recording, seed: int, padded_length: int = 8000) -> int:
+# --- fitting a recording into the networks' one second ------------------------------------
+
+INPUT_LENGTH = 8000  # samples of both networks' input: one second at 8 kHz (the paper's; not a setting)
+# Silence is measured in frames of 64 ms every 16 ms of the resampled clip (512 and 128 samples at
+# 8 kHz): librosa.effects.trim's 2048 and 512 samples as they are at 32 kHz. The same durations
+# whatever a file's own rate; short enough that the margin of silence trimming leaves (up to half
+# a frame before the word, half a frame plus a hop after it) is small beside one second.
+TRIM_FRAME_S = 0.064
+TRIM_HOP_S = 0.016
+
+
+def trim_frames(sample_rate: int) -> tuple[int, int]:
+    """``(frame_length, hop_length)`` in samples at ``sample_rate`` Hz for :func:`trim_silence`:
+    :data:`TRIM_FRAME_S` and :data:`TRIM_HOP_S`, i.e. ``(512, 128)`` at 8 kHz."""
+    return max(1, round(TRIM_FRAME_S * sample_rate)), max(1, round(TRIM_HOP_S * sample_rate))
+
+
+def frame_rms(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """RMS of centred frames, as ``librosa.feature.rms(y=x, center=True)``: ``(T,) -> (F,)``.
+
+    ``x`` is zero-padded by ``frame_length // 2`` on both sides; frame ``k`` is samples
+    ``[k hop, k hop + frame_length)`` of that, so ``F = 1 + (T + 2 (frame_length // 2) -
+    frame_length) // hop_length`` (``1 + T // hop_length`` for an even frame length). Needs
+    ``T >= 1``; computed in float64.
+    """
+    half = frame_length // 2
+    padded = np.pad(np.asarray(x, dtype=np.float64), (half, half))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+    return np.sqrt(np.einsum("ij,ij->i", frames, frames) / frame_length)
+
+
+def trim_silence(x: np.ndarray, top_db: float, frame_length: int, hop_length: int) -> tuple[int, int]:
+    """Where the sound of a clip ``x`` ``(T,)`` lies once its leading and trailing silence are
+    cut: samples ``[start, end)``.
+
+    A frame (:func:`frame_rms`) is silent when its RMS is more than ``top_db`` dB below the
+    loudest frame's (amplitudes floored at :data:`AMIN`, as ``librosa.amplitude_to_db``);
+    ``start`` is the first loud frame times the hop, ``end`` one hop past the last loud one
+    (at most ``T``). This is ``librosa.effects.trim(x, top_db=top_db, frame_length=...,
+    hop_length=...)`` with its default ``ref=np.max``; an empty clip gives ``(0, 0)``.
+    """
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0, 0
+    rms = np.maximum(frame_rms(x, frame_length, hop_length), AMIN)
+    loud = np.flatnonzero(20.0 * np.log10(rms / rms.max()) > -top_db)  # the loudest frame is always loud
+    return int(loud[0]) * hop_length, min(x.size, (int(loud[-1]) + 1) * hop_length)
+
+
+def crop_window(x: np.ndarray, length: int) -> int:
+    """Start of the ``length`` consecutive samples of ``x`` ``(T,)`` with the most energy (sum
+    of squares; the earliest of equal ones); 0 where ``T <= length``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size <= length:
+        return 0
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    return int(np.argmax(energy[length:] - energy[:-length]))
+
+
+class ClipFit(NamedTuple):
+    """The part of a clip that is kept, ``[start, end)``, and the samples cut on the way."""
+
+    start: int
+    end: int
+    trimmed: int  # samples cut as leading and trailing silence
+    cropped: int  # samples cut by the crop to the loudest window
+
+
+def fit_clip(x: np.ndarray, mode: str, length: int = INPUT_LENGTH, *, top_db: float = 60.0,
+             frame_length: int = 512, hop_length: int = 128) -> ClipFit:
+    """How a clip ``x`` ``(T,)`` is fitted into ``length`` samples under ``preprocess.fit``.
+
+    ``"error"``: kept whole. ``"trim"``: :func:`trim_silence`. ``"trim_crop"``: trimmed, then
+    where still longer than ``length``, the ``length`` samples of highest energy
+    (:func:`crop_window`). Silence is trimmed from every clip, not only the long ones, so all
+    recordings of a corpus are treated alike. Whether the result fits (``end - start <=
+    length``) is the caller's to check: ``"error"`` and ``"trim"`` may return a longer part.
+    Frame sizes in samples: :func:`trim_frames`.
+    """
+    if mode not in FITS:
+        raise ValueError(f"unknown fit {mode!r}; use one of {', '.join(FITS)}")
+    n = int(np.asarray(x).shape[-1])
+    if mode == "error":
+        return ClipFit(0, n, 0, 0)
+    start, end = trim_silence(x, top_db, frame_length, hop_length)
+    trimmed = n - (end - start)
+    if mode == "trim" or end - start <= length:
+        return ClipFit(start, end, trimmed, 0)
+    start += crop_window(np.asarray(x)[start:end], length)
+    return ClipFit(start, start + length, trimmed, n - trimmed - length)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What fitting did to a corpus' recordings (:meth:`Signals.fit_report`); seconds of audio
+    at the working rate."""
+
+    fit: str  # preprocess.fit
+    recordings: int
+    trimmed: int  # recordings that lost leading or trailing silence
+    cropped: int  # recordings cropped to the one second of highest energy
+    seconds_before: float  # all recordings' audio, resampled, before fitting
+    seconds_trimmed: float  # of it, cut as silence
+    seconds_cropped: float  # of it, cut by cropping
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line: ``fit trim_crop: 120 of 5000 recordings trimmed (12.3 s of silence cut), 7
+        cropped to one second (2.1 s cut)``."""
+        if self.fit == "error":
+            return f"fit error: all {self.recordings} recordings kept whole"
+        line = (f"fit {self.fit}: {self.trimmed} of {self.recordings} recordings trimmed "
+                f"({self.seconds_trimmed:.1f} s of silence cut)")
+        if self.fit == "trim_crop":
+            line += f", {self.cropped} cropped to one second ({self.seconds_cropped:.1f} s cut)"
+        return line
+
+
+def offset(length: int, recording: Recording, seed: int, padded_length: int = INPUT_LENGTH) -> int:
     """Where a recording of ``length`` samples starts inside the zero-padding.
 
     Uniform in ``[0, padded_length - length)`` as in the original code, seeded per
@@ -274,8 +397,10 @@ def waveform_input(x: torch.Tensor) -> torch.Tensor:
 class Signals:
     """Padded 8 kHz waveforms of a corpus, int16 scale, with their labels.
 
-    ``waves`` is ``(N, length)`` float32; the other fields are ``(N,)`` int64 tensors.
-    ``lengths``/``offsets`` locate each recording inside its padding.
+    ``waves`` is ``(N, 8000)`` float32; the other fields are ``(N,)`` int64 tensors.
+    ``lengths``/``offsets`` locate each recording inside its padding; ``trimmed``/``cropped``
+    count the samples that fitting (``preprocess.fit``, :func:`fit_clip`) cut from it, so
+    ``lengths + trimmed + cropped`` is its resampled length before (zeros when none given).
     """
 
     waves: torch.Tensor
@@ -286,6 +411,13 @@ class Signals:
     lengths: torch.Tensor
     offsets: torch.Tensor
     paths: list[str]
+    trimmed: torch.Tensor | None = None
+    cropped: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("trimmed", "cropped"):
+            if getattr(self, name) is None:
+                setattr(self, name, torch.zeros_like(self.lengths))
 
     def __len__(self) -> int:
         return self.waves.shape[0]
@@ -295,6 +427,21 @@ class Signals:
         return Signals(
             self.waves[idx], self.speaker[idx], self.digit[idx], self.rep[idx], self.gender[idx],
             self.lengths[idx], self.offsets[idx], [self.paths[i] for i in idx.tolist()],
+            self.trimmed[idx], self.cropped[idx],
+        )
+
+    def durations(self, sample_rate: int = 8000) -> tuple[np.ndarray, np.ndarray]:
+        """``(before, after)`` fitting, each recording's duration in seconds, ``(N,)`` float64."""
+        before = (self.lengths + self.trimmed + self.cropped).numpy() / sample_rate
+        return before, self.lengths.numpy() / sample_rate
+
+    def fit_report(self, fit: str, sample_rate: int = 8000) -> FitReport:
+        """What fitting under ``fit`` cut from these recordings (at ``sample_rate`` Hz)."""
+        before = self.lengths + self.trimmed + self.cropped
+        return FitReport(
+            fit, len(self), int((self.trimmed > 0).sum()), int((self.cropped > 0).sum()),
+            float(before.sum()) / sample_rate, float(self.trimmed.sum()) / sample_rate,
+            float(self.cropped.sum()) / sample_rate,
         )
 
     def labels(self, task: str) -> torch.Tensor:
@@ -302,8 +449,7 @@ class Signals:
 
 
 def _resample_recordings(recordings: list[Recording], decoded: list[tuple[np.ndarray, int]], cfg: PreprocessConfig, workers: int) -> list[np.ndarray]:
-    """Resample decoded recordings to ``cfg.sample_rate`` as float32; a clip longer than
-    ``cfg.length`` afterwards is a :class:`CorpusError` naming its file."""
+    """Resample decoded recordings to ``cfg.sample_rate`` as float32 clips ``(T_i,)``."""
     clips: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(recordings)
     for rate in sorted({r for _, r in decoded}):
         idx = [i for i, (_, r) in enumerate(decoded) if r == rate]
@@ -315,22 +461,41 @@ def _resample_recordings(recordings: list[Recording], decoded: list[tuple[np.nda
             out = [resample(torch.from_numpy(x), rate, cfg.sample_rate, cfg.resampler).numpy() for x in samples]
         for i, y in zip(idx, out):
             clips[i] = y.astype(np.float32, copy=False)
-    for r, y in zip(recordings, clips):
-        if y.shape[-1] > cfg.length:
-            raise CorpusError(
-                f"{r.path}: {y.shape[-1]} samples at {cfg.sample_rate} Hz "
-                f"({y.shape[-1] / cfg.sample_rate:.3f} s) exceed the {cfg.length}-sample input; "
-                "trim the recording or raise preprocess.length in the profile"
-            )
     return clips
 
 
-CACHE_FIELDS = ("samples", "lengths", "digit", "rep")
-CACHE_VERSION = 2  # 2: float32 resampling, as the original
+def _fit_recordings(recordings: list[Recording], clips: list[np.ndarray], cfg: PreprocessConfig) -> list[ClipFit]:
+    """:func:`fit_clip` of each resampled clip under ``cfg.fit``; a clip that still exceeds
+    :data:`INPUT_LENGTH` is a :class:`CorpusError` naming the first such file, its duration
+    and the ``preprocess.fit`` that would accept it."""
+    frame_length, hop_length = trim_frames(cfg.sample_rate)
+    limit = f"the {INPUT_LENGTH / cfg.sample_rate:g} s input"
+    fits = []
+    for r, y in zip(recordings, clips):
+        fit = fit_clip(y, cfg.fit, INPUT_LENGTH, top_db=cfg.trim_db, frame_length=frame_length, hop_length=hop_length)
+        kept = (fit.end - fit.start) / cfg.sample_rate
+        if fit.end - fit.start > INPUT_LENGTH and cfg.fit == "error":
+            raise CorpusError(
+                f"{r.path}: {kept:.3f} s at {cfg.sample_rate} Hz exceed {limit}; set preprocess.fit: trim_crop "
+                "in the profile (or trim), or pass --fit trim_crop, to cut it"
+            )
+        if fit.end - fit.start > INPUT_LENGTH:
+            raise CorpusError(
+                f"{r.path}: {kept:.3f} s at {cfg.sample_rate} Hz after trimming its silence ({cfg.trim_db:g} dB "
+                f"below its loudest frame) exceed {limit}; set preprocess.fit: trim_crop in the profile, "
+                "or pass --fit trim_crop, to crop it"
+            )
+        fits.append(fit)
+    return fits
+
+
+CACHE_FIELDS = ("samples", "lengths", "digit", "rep", "trimmed", "cropped")
+CACHE_VERSION = 3  # 2: float32 resampling, as the original; 3: preprocess.fit, with what it cut
 
 
 def _speaker_key(recordings: list[Recording], cfg: PreprocessConfig) -> str:
-    h = hashlib.sha256(json.dumps([CACHE_VERSION, cfg.sample_rate, cfg.length, cfg.resampler]).encode())
+    fit = [cfg.fit] if cfg.fit == "error" else [cfg.fit, cfg.trim_db, TRIM_FRAME_S, TRIM_HOP_S]
+    h = hashlib.sha256(json.dumps([CACHE_VERSION, cfg.sample_rate, INPUT_LENGTH, cfg.resampler, *fit]).encode())
     for r in recordings:
         st = r.path.stat()
         h.update(f"{r.path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
@@ -351,11 +516,14 @@ def _load_speaker(recordings: list[Recording], cfg: PreprocessConfig, cache_dir:
     with ThreadPoolExecutor(workers) as pool:
         decoded = list(pool.map(lambda r: read_wav(r.path), recordings))
     clips = _resample_recordings(recordings, decoded, cfg, workers)
+    fits = _fit_recordings(recordings, clips, cfg)
     entry = {
-        "samples": np.concatenate(clips),
-        "lengths": np.array([c.size for c in clips], dtype=np.int64),
+        "samples": np.concatenate([c[f.start : f.end] for c, f in zip(clips, fits)]),
+        "lengths": np.array([f.end - f.start for f in fits], dtype=np.int64),
         "digit": np.array([r.digit for r in recordings], dtype=np.int64),
         "rep": np.array([r.rep for r in recordings], dtype=np.int64),
+        "trimmed": np.array([f.trimmed for f in fits], dtype=np.int64),
+        "cropped": np.array([f.cropped for f in fits], dtype=np.int64),
     }
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -372,13 +540,14 @@ def load_signals(
     workers: int = 4,
     progress: bool = True,
 ) -> Signals:
-    """Decode, resample and pad ``recordings`` (cached per speaker under ``cache_dir``)."""
+    """Decode, resample, fit (``cfg.fit``) and pad ``recordings``, cached per speaker under
+    ``cache_dir``. Recordings that fitting shortened are named in one status line."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     by_speaker: dict[int, list[Recording]] = {}
     for r in recordings:
         by_speaker.setdefault(r.speaker, []).append(r)
-    waves, meta = [], {k: [] for k in ("speaker", "digit", "rep", "gender", "lengths", "offsets")}
+    waves, meta = [], {k: [] for k in ("speaker", "digit", "rep", "gender", "lengths", "offsets", "trimmed", "cropped")}
     paths: list[str] = []
     bar = progress and progress_bars()
     if progress and not bar:
@@ -388,9 +557,9 @@ def load_signals(
             raise CorpusError(f"speaker {spk:02d}: has recordings but no entry in the metadata")
         entry = _load_speaker(recs, cfg, cache_dir, workers)
         starts = np.concatenate([[0], np.cumsum(entry["lengths"])[:-1]])
-        padded = np.zeros((len(recs), cfg.length), dtype=np.float32)
+        padded = np.zeros((len(recs), INPUT_LENGTH), dtype=np.float32)
         for i, (r, start, n) in enumerate(zip(recs, starts, entry["lengths"])):
-            off = offset(int(n), r, cfg.offset_seed, cfg.length)
+            off = offset(int(n), r, cfg.offset_seed, INPUT_LENGTH)
             padded[i, off : off + n] = entry["samples"][start : start + n]
             meta["offsets"].append(off)
         waves.append(padded)
@@ -399,10 +568,18 @@ def load_signals(
         meta["rep"] += entry["rep"].tolist()
         meta["gender"] += [int(genders[spk] == "female")] * len(recs)
         meta["lengths"] += entry["lengths"].tolist()
+        meta["trimmed"] += entry["trimmed"].tolist()
+        meta["cropped"] += entry["cropped"].tolist()
         paths += [str(r.path) for r in recs]
     if not waves:
         raise CorpusError("no recordings to load")
-    return Signals(torch.from_numpy(np.concatenate(waves)), **{k: torch.tensor(v) for k, v in meta.items()}, paths=paths)
+    signals = Signals(torch.from_numpy(np.concatenate(waves)), **{k: torch.tensor(v) for k, v in meta.items()}, paths=paths)
+    report = signals.fit_report(cfg.fit, cfg.sample_rate)
+    if report.trimmed or report.cropped:  # never silently, whatever ``progress`` says
+        cut = (signals.cropped > 0) if report.cropped else (signals.trimmed > 0)
+        first = signals.paths[int(cut.nonzero()[0])]
+        status(f"preprocess: {report.summary()}; the first {'cropped' if report.cropped else 'trimmed'}: {first}")
+    return signals
 
 
 def model_input(kind: str, waves: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:

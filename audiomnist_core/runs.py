@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__
-from .config import Config, load_profile, with_data_source
+from .config import Config, load_profile, with_data_source, with_fit
 
 DEFAULT_PROFILE = "quick"
 
@@ -150,20 +150,26 @@ class Run:
         }
 
     def label(self) -> str:
-        """Human label for captions: ``profile 'quick' on the SYNTHETIC corpus``."""
+        """Human label for captions: ``profile 'quick' on the SYNTHETIC corpus``, with the fit
+        where it cuts recordings (``..., recordings fitted by trim_crop``)."""
         corpus = self.data.upper() if self.data == "synthetic" else self.data
-        return f"profile '{self.profile}' on the {corpus} corpus"
+        fit = self.config.preprocess.fit
+        return f"profile '{self.profile}' on the {corpus} corpus" + (f", recordings fitted by {fit}" if fit != "error" else "")
 
 
-def open_run(profile: str | None = None, data: str | None = None, *, log=print) -> Run:
-    """The run store for a profile and data source.
+def open_run(profile: str | None = None, data: str | None = None, *, fit: str | None = None, log=print) -> Run:
+    """The run store for a profile, data source and ``preprocess.fit``.
 
-    ``None`` falls back to ``$AUDIOMNIST_PROFILE`` / ``$AUDIOMNIST_DATA``, then to the
-    ``quick`` profile and the profile's own data source; chapters call ``open_run(PROFILE,
-    DATA)`` with their papermill parameters.
+    ``None`` falls back to ``$AUDIOMNIST_PROFILE`` / ``$AUDIOMNIST_DATA`` / ``$AUDIOMNIST_FIT``,
+    then to the ``quick`` profile and the profile's own data source and fit; chapters call
+    ``open_run(PROFILE, DATA)`` with their papermill parameters (``audiomnist book --fit`` sets
+    ``$AUDIOMNIST_FIT`` for them). A fit other than ``error`` has its own folder,
+    ``runs/<profile>-<data>-<fit>/``, so runs on whole and on fitted recordings live side by side.
     """
     profile = profile or os.environ.get("AUDIOMNIST_PROFILE") or DEFAULT_PROFILE
     cfg = load_profile(profile)
     cfg = with_data_source(cfg, data or os.environ.get("AUDIOMNIST_DATA"))
+    cfg = with_fit(cfg, fit or os.environ.get("AUDIOMNIST_FIT"))
     label, corpus_root = resolve_data(cfg.data.source, cfg, log=log)
-    return Run(cfg, label, corpus_root, runs_dir() / f"{cfg.name}-{label}")
+    suffix = "" if cfg.preprocess.fit == "error" else f"-{cfg.preprocess.fit}"
+    return Run(cfg, label, corpus_root, runs_dir() / f"{cfg.name}-{label}{suffix}")

@@ -46,7 +46,7 @@ from .config import Schedule, TrainConfig, key_fields
 from .data import GENDERS, read_metadata
 from .errors import AudiomnistError
 from .models import INPUTS, N_CLASSES, build
-from .preprocess import Signals, corpus_signals, mean_spectrogram, model_input
+from .preprocess import INPUT_LENGTH, Signals, corpus_signals, mean_spectrogram, model_input
 from .runs import Run, atomic_path, load_json, save_json, save_torch, status
 
 # The paper's Table 1: mean and std of the test accuracy over its splits, in percent.
@@ -511,7 +511,10 @@ def run_key(run: Run, model: str, task: str) -> str:
     relevant = {
         "data": run.data,
         "synthetic": (asdict(run.config.data) | {"source": None}) if run.data == "synthetic" else None,
-        "preprocess": asdict(run.config.preprocess),
+        # fields added to these sections later enter only where they leave their default, as below
+        # preprocess.length left the profiles (the networks' input is fixed at 8000 samples); its
+        # value stays in the key so that runs trained while it was a field stay valid
+        "preprocess": key_fields(run.config.preprocess) | {"length": INPUT_LENGTH},
         "train": {k: getattr(t, k) for k in ("batch_size", "momentum", "weight_decay", "eval_every", "select",
                                               "max_train_per_fold", "max_eval_per_fold", "seed", "bf16")},
         # the recipe fields (init, optimizer) only where they leave the paper's recipe, so that
@@ -739,7 +742,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
         "validation": [{"iteration": m["iteration"], "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]} for m in trainer.metrics],
         "speakers": data.speakers.to_dict(),
         "train_seconds": trainer.seconds, "device": str(device),
-        "stamp": run.stamp(),
+        "stamp": run.stamp(fit=_corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
     }
     save_json(folder / RESULT, result)
     (folder / PREVIOUS).unlink(missing_ok=True)  # the run is complete; the final checkpoint stays

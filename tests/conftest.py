@@ -6,6 +6,7 @@ change a corpus work on their own copy (``corpus_copy``), never on the session o
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 import soundfile as sf
 
 FEMALE_IDS = (12, 26, 28, 36, 43, 47, 52, 56, 57, 58, 59, 60)  # SPEC: AudioMNIST's female speakers
+SAMPLE_ENV = "AUDIOMNIST_SAMPLE"  # the folder of the real sample; CI clones elsewhere and sets it
+SAMPLE_DEFAULT = Path("/work/shared/data/audiomnist-sample")
 
 
 def write_wav(
@@ -102,3 +105,13 @@ def write_metadata_fixture():
 @pytest.fixture(name="make_noise_corpus")
 def make_noise_corpus_fixture():
     return make_noise_corpus
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    """The 47 real AudioMNIST recordings and the full metadata (``$AUDIOMNIST_SAMPLE``, else the
+    shared copy); tests that need it are skipped, with the reason, where it is absent. Read only."""
+    root = Path(os.environ.get(SAMPLE_ENV) or SAMPLE_DEFAULT)
+    if not (root / "data" / "audioMNIST_meta.txt").is_file():
+        pytest.skip(f"the real AudioMNIST sample is not at {root}; set {SAMPLE_ENV} to its folder")
+    return root

@@ -131,8 +131,9 @@ def test_chapter_parameters_pin_the_resolved_run(tmp_path):
 
 def test_build_opens_the_run_once_and_passes_its_parameters(monkeypatch, tmp_path):
     opened, built = [], []
-    run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path, label=lambda: "profile 'smoke' on the SYNTHETIC corpus")
-    monkeypatch.setattr(book, "open_run", lambda p, d, log: opened.append((p, d)) or run)
+    run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path, root=tmp_path / "runs" / "smoke-synthetic",
+                          label=lambda: "profile 'smoke' on the SYNTHETIC corpus")
+    monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: opened.append((p, d)) or run)
     monkeypatch.setattr(book, "build_book", lambda root, params, tag, log: built.append((root, params, tag)) or tmp_path)
     lines: list[str] = []
     assert book.build("smoke", "auto", log=lambda *a, **k: lines.append(" ".join(map(str, a))), root=tmp_path) == 0

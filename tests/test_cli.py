@@ -75,7 +75,7 @@ def test_bench_preprocess_sides_compute_the_same_spectrograms(tmp_path, make_noi
     recordings = index_recordings(root)
     genders = {s: sp.gender for s, sp in read_metadata(root).items()}
     cfg = PreprocessConfig()
-    original = bench_preprocess.original(recordings, cfg.offset_seed, cfg.length)
+    original = bench_preprocess.original(recordings, cfg.offset_seed)
     ours = bench_preprocess.ours(recordings, genders, cfg, tmp_path, workers=2)
     assert ours.shape == original.shape == (20, 227, 227)
     assert np.abs(ours.numpy() - original).max() < 0.05

@@ -1,6 +1,7 @@
 """Profiles: the shipped ones load; a bad one is one line naming the file and the key."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,9 @@ BAD = {
     "unknown optimizer": (lambda d: d["train"]["schedules"]["audionet/digits"].update(optimizer="rmsprop"), "optimizer"),
     "unknown attribution method": (lambda d: d.setdefault("explain", {}).update(method="saliency"), "explain.method"),
     "bad fraction": (lambda d: d["perturb"].update(fractions=[0.0, 1.5]), "perturb.fractions"),
+    "unknown fit": (lambda d: d["preprocess"].update(fit="crop"), "preprocess.fit"),
+    "bad trim_db": (lambda d: d["preprocess"].update(trim_db=-10), "preprocess.trim_db"),
+    "removed length": (lambda d: d["preprocess"].update(length=8000), "preprocess.length"),
 }
 
 
@@ -102,3 +106,86 @@ def test_fields_added_later_enter_keys_only_when_they_leave_their_default():
     assert paper == {"learning_rate": 0.001, "lr_step": 2500, "iterations": 10_000, "lr_gamma": 0.5, "clip_norm": 5.0}
     assert key_fields(Schedule(0.001, 2500, 10_000, lr_gamma=0.5, init="glorot"))["init"] == "glorot"
     assert "optimizer" not in key_fields(Schedule(0.001, 2500, 10_000, init="glorot"))
+
+
+def test_fit_names_its_choices_and_length_says_why_it_left(tmp_path):
+    with pytest.raises(ConfigError, match=r"preprocess\.fit must be one of error, trim, trim_crop, not 'crop'"):
+        load_profile(write_profile(tmp_path, lambda d: d["preprocess"].update(fit="crop")))
+    with pytest.raises(ConfigError, match=r"preprocess\.length: no longer a setting: the networks take 8000 samples"):
+        load_profile(write_profile(tmp_path, lambda d: d["preprocess"].update(length=16000)))
+    cfg = load_profile(write_profile(tmp_path, lambda d: d["preprocess"].update(fit="trim", trim_db=35)))
+    assert (cfg.preprocess.fit, cfg.preprocess.trim_db) == ("trim", 35.0)
+
+
+def test_with_fit_overrides_the_profile_and_rejects_unknown_modes():
+    from audiomnist_core.config import FITS, with_fit
+
+    smoke = load_profile("smoke")
+    assert smoke.preprocess.fit == "error" and FITS == ("error", "trim", "trim_crop")
+    assert with_fit(smoke, None) is smoke
+    cropped = with_fit(smoke, "trim_crop")
+    assert cropped.preprocess.fit == "trim_crop" and cropped.preprocess.resampler == smoke.preprocess.resampler
+    assert cropped.hash() != smoke.hash()
+    with pytest.raises(ConfigError, match="--fit: must be one of error, trim, trim_crop"):
+        with_fit(smoke, "crop")
+
+
+def test_the_fit_fields_enter_keys_only_off_their_default():
+    from audiomnist_core.config import PreprocessConfig, key_fields
+
+    assert "fit" not in key_fields(PreprocessConfig()) and "trim_db" not in key_fields(PreprocessConfig())
+    assert key_fields(PreprocessConfig(fit="trim_crop", trim_db=40.0))["trim_db"] == 40.0
+
+
+def test_cli_fit_override_is_documented_and_a_bad_one_is_one_line(capsys):
+    for command in ("train", "book"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--fit MODE" in text and "trim_crop" in text and "$AUDIOMNIST_FIT" in text
+    assert cli.main(["table1", "--profile", "smoke", "--data", "synthetic", "--fit", "crop", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "--fit: must be one of error, trim, trim_crop" in captured.err
+
+
+def test_a_fit_override_reaches_the_run_its_folder_and_the_chapters(tmp_path, monkeypatch):
+    from audiomnist_core.book import fit_environment
+    from audiomnist_core.runs import open_run
+
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("AUDIOMNIST_FIT", raising=False)
+    corpus = tmp_path / "mycorpus"
+    corpus.mkdir()
+    whole = open_run("smoke", str(corpus))
+    assert whole.config.preprocess.fit == "error" and whole.root.name == "smoke-mycorpus"
+    assert "fitted" not in whole.label()
+    fitted = open_run("smoke", str(corpus), fit="trim_crop")
+    assert fitted.config.preprocess.fit == "trim_crop" and fitted.root.name == "smoke-mycorpus-trim_crop"
+    assert fitted.label().endswith("recordings fitted by trim_crop")
+    with fit_environment("trim"):  # what `audiomnist book --fit trim` gives each chapter's open_run(PROFILE, DATA)
+        assert open_run("smoke", str(corpus)).config.preprocess.fit == "trim"
+    assert open_run("smoke", str(corpus)).config.preprocess.fit == "error"
+    with fit_environment(None):
+        assert "AUDIOMNIST_FIT" not in os.environ
+
+
+def test_book_build_hands_its_fit_to_the_chapters(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from audiomnist_core import book
+
+    monkeypatch.delenv("AUDIOMNIST_FIT", raising=False)
+    run = SimpleNamespace(profile="smoke", data="mine", corpus_root=tmp_path, root=tmp_path / "smoke-mine-trim_crop",
+                          label=lambda: "profile 'smoke' on the mine corpus, recordings fitted by trim_crop")
+    seen = {}
+    monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: seen.update(opened=fit) or run)
+    monkeypatch.setattr("audiomnist_core.train.skipped_tasks", lambda run: {}, raising=False)  # where the build asks
+
+    def build_book(root, params, tag, **kwargs):
+        seen.update(env=os.environ.get("AUDIOMNIST_FIT"), tag=tag)
+        return tmp_path
+
+    monkeypatch.setattr(book, "build_book", build_book)
+    assert book.build("smoke", str(tmp_path), log=lambda *a, **k: None, root=tmp_path, fit="trim_crop") == 0
+    assert seen == {"opened": "trim_crop", "env": "trim_crop", "tag": "smoke-mine-trim_crop"}
+    assert "AUDIOMNIST_FIT" not in os.environ  # restored after the build

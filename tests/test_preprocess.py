@@ -17,14 +17,19 @@ from audiomnist_core.config import PreprocessConfig
 from audiomnist_core.data import CorpusError, Recording, index_recordings, read_metadata
 from audiomnist_core.preprocess import (
     FREQ_BINS,
+    INPUT_LENGTH,
     TIME_FRAMES,
     TOP_DB,
+    crop_window,
+    fit_clip,
     load_signals,
     magnitude,
     offset,
     resample_clips,
     resample_fft,
     spectrogram,
+    trim_frames,
+    trim_silence,
     waveform_input,
 )
 
@@ -213,11 +218,17 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path, make_noise_corpus, monkeypatc
         assert z["samples"].size == first.lengths[:20].sum()
 
 
-def test_a_too_long_clip_names_its_file(tmp_path, make_noise_corpus, write_wav):
+def test_a_too_long_clip_names_its_file_its_duration_and_the_fit_that_takes_it(tmp_path, make_noise_corpus, write_wav):
     recordings, genders = tiny_corpus(tmp_path / "corpus", make_noise_corpus)
     long = write_wav(recordings[3].path, seconds=1.01, seed=5)  # 8080 samples at 8 kHz
-    with pytest.raises(CorpusError, match=str(long).replace(".", r"\.") + ".*8080 samples"):
+    write_wav(recordings[7].path, seconds=1.5, seed=6)  # a later one: the first is named
+    with pytest.raises(CorpusError) as err:
         load_signals(recordings, genders, PreprocessConfig(), tmp_path / "cache", progress=False)
+    message = str(err.value)
+    assert message.startswith(f"{long}: 1.010 s at 8000 Hz exceed the 1 s input; ")
+    assert "preprocess.fit: trim_crop" in message and "--fit trim_crop" in message
+    assert "length" not in message and "\n" not in message
+    assert not list((tmp_path / "cache").glob("speaker01-*.npz"))  # nothing cached for the failed speaker
 
 
 def test_a_speaker_missing_from_the_metadata_is_an_error(tmp_path, make_noise_corpus):
@@ -234,3 +245,196 @@ def test_spectrogram_is_differentiable_with_the_same_values():
     torch.testing.assert_close(s.detach(), spectrogram(x.detach()), rtol=0, atol=1e-9)
     s.sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# --- fitting a recording into the one second (preprocess.fit) -----------------------------
+
+FRAMES = trim_frames(8000)  # (512, 128): the frames the pipeline trims with
+
+
+def speech_like(seed: int, *, word_s: float = 0.5, silence_s=(0.1, 0.8), noise_db: float = -70.0, rate: int = 8000):
+    """A word-like float32 clip ``(T,)`` on the int16 scale, and where its word lies.
+
+    One to three voiced syllables (harmonics of a 90-260 Hz fundamental under smooth
+    envelopes, ``word_s`` seconds in all), between leading and trailing silence of
+    ``silence_s`` seconds each that holds white noise ``noise_db`` below the word's peak.
+    Returns ``(clip, start, end)``, the word being ``clip[start:end]``.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(word_s * rate)
+    t = np.arange(n) / rate
+    f0 = rng.uniform(90, 260)
+    voiced = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 12))
+    envelope = np.zeros(n)
+    bounds = np.sort(rng.choice(np.arange(1, n), int(rng.integers(0, 3)), replace=False))
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, n]):
+        envelope[a:b] = np.sin(np.pi * np.arange(b - a) / (b - a)) ** rng.uniform(0.5, 2.0) * rng.uniform(0.4, 1.0)
+    word = voiced * envelope
+    word *= rng.uniform(300, 20000) / np.abs(word).max()
+    lead, tail = (int(rng.uniform(*silence_s) * rate) for _ in range(2))
+    noise = rng.standard_normal(lead + n + tail) * np.abs(word).max() * 10 ** (noise_db / 20)
+    clip = noise.copy()
+    clip[lead : lead + n] += word
+    return clip.astype(np.float32), lead, lead + n
+
+
+@pytest.mark.parametrize("frames", [FRAMES, (2048, 512), (455, 35), (301, 77)])
+@pytest.mark.parametrize("top_db", [30.0, 60.0])
+@pytest.mark.parametrize("noise_db", [-95.0, -70.0, -45.0])
+def test_trim_silence_matches_librosa(frames, top_db, noise_db):
+    for seed in range(6):
+        x, _, _ = speech_like(seed, noise_db=noise_db)
+        _, reference = librosa.effects.trim(x, top_db=top_db, frame_length=frames[0], hop_length=frames[1])
+        assert trim_silence(x, top_db, *frames) == tuple(reference), seed
+
+
+def test_trim_silence_cuts_quiet_silence_back_to_the_word_within_a_frame():
+    frame_length, hop = FRAMES
+    for seed in range(10):
+        x, start, end = speech_like(seed, noise_db=-80.0)
+        s, e = trim_silence(x, 60.0, frame_length, hop)
+        # the centred frames stop up to half a frame before the word and a hop plus half a frame after it
+        assert start - (frame_length // 2 + hop) <= s <= start, seed
+        assert end <= e <= end + frame_length // 2 + hop, seed
+        # silence louder than the threshold is kept
+        loud, _, _ = speech_like(seed, noise_db=-40.0)
+        assert trim_silence(loud, 60.0, frame_length, hop) == (0, loud.size)
+
+
+def test_trim_silence_edge_cases_as_librosa():
+    for x in (np.zeros(3000, np.float32), np.ones(700, np.float32), np.r_[np.zeros(2000), 1.0, np.zeros(2000)].astype(np.float32)):
+        assert trim_silence(x, 60.0, *FRAMES) == tuple(librosa.effects.trim(x, top_db=60, frame_length=FRAMES[0], hop_length=FRAMES[1])[1])
+    assert trim_silence(np.zeros(0), 60.0, *FRAMES) == (0, 0)
+    assert trim_silence(np.full(10, 5.0), 60.0, *FRAMES) == (0, 10)  # shorter than a frame
+
+
+def test_crop_window_keeps_the_window_of_highest_energy():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        x = rng.integers(-50, 50, int(rng.integers(1, 300))).astype(np.float64)  # integers: exact sums, exact ties
+        length = int(rng.integers(1, x.size + 20))
+        energies = [float(np.sum(x[i : i + length] ** 2)) for i in range(max(1, x.size - length + 1))]
+        assert crop_window(x, length) == int(np.argmax(energies))  # the first of equal windows
+    x, start, end = speech_like(3, word_s=1.6, noise_db=-80.0)
+    chosen = crop_window(x, 8000)
+    assert start <= chosen and chosen + 8000 <= end  # the window lies inside the word
+
+
+def test_fit_clip_modes():
+    x, start, end = speech_like(5, word_s=1.4, noise_db=-80.0)  # 1.4 s of word in silence
+    n = x.size
+    assert fit_clip(x, "error") == (0, n, 0, 0)
+    s, e = trim_silence(x, 60.0, *FRAMES)
+    assert fit_clip(x, "trim") == (s, e, n - (e - s), 0) and e - s > INPUT_LENGTH
+    fit = fit_clip(x, "trim_crop")
+    assert fit.end - fit.start == INPUT_LENGTH and s <= fit.start and fit.end <= e
+    assert fit.start == s + crop_window(x[s:e], INPUT_LENGTH)
+    assert (fit.end - fit.start) + fit.trimmed + fit.cropped == n and fit.trimmed == n - (e - s)
+    short, _, _ = speech_like(6, word_s=0.5, noise_db=-80.0)
+    assert fit_clip(short, "trim_crop") == fit_clip(short, "trim") and fit_clip(short, "trim").cropped == 0
+    assert fit_clip(x, "trim", top_db=20.0) != fit_clip(x, "trim")  # trim_db decides
+    with pytest.raises(ValueError, match="error, trim, trim_crop"):
+        fit_clip(x, "crop")
+
+
+def test_a_real_recording_in_added_silence_trims_back_close_to_itself(real_sample, tmp_path, write_wav, write_metadata):
+    """Real AudioMNIST recordings with 0.4 s of digital silence written around them (as a 48 kHz
+    int16 file) come back from ``fit: trim`` about as long as they were: the added silence is
+    cut except for the margin of the frames (at most half a frame and a hop on each side)."""
+    recordings = index_recordings(real_sample)[::5]
+    corpus = tmp_path / "padded" / "data"
+    write_metadata(corpus, sorted({r.speaker for r in recordings}))
+    pad = 19_200  # 0.4 s at 48 kHz: 3200 samples at 8 kHz
+    for r in recordings:
+        samples, rate = preprocess.read_wav(r.path)
+        assert rate == 48_000
+        padded = np.r_[np.zeros(pad), samples, np.zeros(pad)] / 32768.0
+        write_wav(corpus / f"{r.speaker:02d}" / r.path.name, padded, rate=rate)
+    genders = {s: sp.gender for s, sp in read_metadata(corpus).items()}
+    cfg = PreprocessConfig(fit="trim")
+    plain = load_signals(recordings, genders, PreprocessConfig(), tmp_path / "cache", progress=False)
+    trimmed = load_signals(index_recordings(corpus.parent), genders, cfg, tmp_path / "cache", progress=False)
+    assert trimmed.paths != plain.paths and len(trimmed) == len(plain) == len(recordings)
+    margin = 2 * (FRAMES[0] // 2 + FRAMES[1])
+    grown = (trimmed.lengths - plain.lengths).numpy()
+    print(f"trimmed back to within {grown.min()}..{grown.max()} samples of the originals' {plain.lengths.tolist()}")
+    assert np.all(grown >= 0) and np.all(grown <= margin)
+    assert torch.all(trimmed.trimmed > 6400 - margin) and torch.all(trimmed.cropped == 0)
+    with pytest.raises(CorpusError, match=r"exceed the 1 s input; set preprocess\.fit: trim_crop"):
+        load_signals(index_recordings(corpus.parent), genders, PreprocessConfig(), tmp_path / "cache", progress=False)
+
+
+def write_speech(write_wav, path, seed: int, **kwargs):
+    """A :func:`speech_like` clip at 8 kHz as an int16 wav, written by the ``write_wav`` fixture."""
+    x, _, _ = speech_like(seed, **kwargs)
+    return write_wav(path, x / 32768.0, rate=8000)
+
+
+def test_trim_leaves_a_long_word_an_error_that_points_to_trim_crop(tmp_path, make_noise_corpus, write_wav):
+    recordings, genders = tiny_corpus(tmp_path / "corpus", make_noise_corpus)
+    long = write_speech(write_wav, recordings[4].path, 1, word_s=1.3, noise_db=-80.0)
+    with pytest.raises(CorpusError) as err:
+        load_signals(recordings, genders, PreprocessConfig(fit="trim"), tmp_path / "cache", progress=False)
+    message = str(err.value)
+    assert message.startswith(f"{long}: ") and "after trimming its silence (60 dB below its loudest frame)" in message
+    assert "preprocess.fit: trim_crop" in message and "\n" not in message
+
+
+def test_trim_crop_fits_counts_and_says_what_it_cut(tmp_path, make_noise_corpus, write_wav, capsys):
+    recordings, genders = tiny_corpus(tmp_path / "corpus", make_noise_corpus)
+    write_speech(write_wav, recordings[3].path, 2, word_s=1.5, noise_db=-80.0)  # trimmed and cropped
+    write_speech(write_wav, recordings[5].path, 3, word_s=0.4, silence_s=(0.4, 0.5), noise_db=-80.0)  # trimmed only
+    s = load_signals(recordings, genders, PreprocessConfig(fit="trim_crop"), tmp_path / "cache", progress=False)
+    assert s.waves.shape == (40, INPUT_LENGTH) and int(s.lengths.max()) == INPUT_LENGTH
+    assert int(s.lengths[3]) == INPUT_LENGTH and s.cropped[3] > 0 and s.trimmed[3] > 0
+    assert int(s.cropped[5]) == 0 and s.trimmed[5] > 0 and int(s.lengths[5]) < 0.6 * 8000
+    assert torch.all(s.trimmed[[i for i in range(40) if i not in (3, 5)]] == 0)  # noise bursts: no silence
+    report = s.fit_report("trim_crop")
+    assert (report.fit, report.recordings, report.trimmed, report.cropped) == ("trim_crop", 40, 2, 1)
+    assert report.seconds_before == pytest.approx(float((s.lengths + s.trimmed + s.cropped).sum()) / 8000)
+    assert report.seconds_trimmed == pytest.approx(float(s.trimmed.sum()) / 8000) and report.seconds_cropped > 0.4
+    assert report.to_dict()["cropped"] == 1
+    err = capsys.readouterr().err  # not silent, even without progress
+    assert err.count("\n") == 1 and "2 of 40 recordings trimmed" in err and "1 cropped" in err
+    assert str(recordings[3].path) in err
+    part = s.select(torch.tensor([3, 5]))
+    assert part.cropped.tolist() == [int(s.cropped[3]), 0] and part.trimmed.tolist() == s.trimmed[[3, 5]].tolist()
+    assert part.fit_report("trim_crop").cropped == 1
+
+
+def test_the_cache_is_keyed_by_the_fit(tmp_path, make_noise_corpus, write_wav, monkeypatch):
+    recordings, genders = tiny_corpus(tmp_path / "corpus", make_noise_corpus)
+    write_speech(write_wav, recordings[3].path, 2, word_s=0.4, silence_s=(0.2, 0.25), noise_db=-50.0)
+    keys = {
+        (fit, db): preprocess._speaker_key(recordings[:20], PreprocessConfig(fit=fit, trim_db=db))
+        for fit in ("error", "trim", "trim_crop") for db in (60.0, 40.0)
+    }
+    assert keys[("error", 60.0)] == keys[("error", 40.0)]  # trim_db means nothing without trimming
+    assert len(set(keys.values())) == 5
+    reads = counting_reads(monkeypatch)
+    cache = tmp_path / "cache"
+    first = load_signals(recordings, genders, PreprocessConfig(fit="trim"), cache, progress=False)
+    again = load_signals(recordings, genders, PreprocessConfig(fit="trim"), cache, progress=False)
+    assert len(reads) == 40 and torch.equal(first.waves, again.waves) and torch.equal(first.trimmed, again.trimmed)
+    strict = load_signals(recordings, genders, PreprocessConfig(fit="trim", trim_db=40.0), cache, progress=False)
+    assert len(reads) == 80 and len(list(cache.glob("*.npz"))) == 4
+    assert int(first.trimmed[3]) == 0 < int(strict.trimmed[3])  # noise 50 dB down: silence only at 40 dB
+
+
+def test_fit_figure_shows_each_recording_by_what_fitting_did():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audiomnist_core.plots.dataset import fit_figure
+
+    before = np.array([0.6, 0.9, 1.4, 2.0, 0.5])
+    after = np.array([0.6, 0.7, 0.95, 1.0, 0.5])
+    fig = fit_figure(before, after, np.array([False, False, False, True, False]), limit_s=1.0, caption="c")
+    hist, scatter = fig.axes
+    labels = scatter.get_legend_handles_labels()[1]
+    assert labels == ["kept whole (2)", "trimmed, not cropped (2)", "cropped (1)"]
+    assert sum(len(c.get_offsets()) for c in scatter.collections) == 5
+    assert hist.get_title() == "5 recordings"
+    plt.close(fig)

@@ -476,6 +476,9 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
         assert 0.0 <= result["test_accuracy"] <= 100.0
         assert len(result["confusion"]) == len(result["classes"]) == (10 if task == "digits" else 2)
         assert result["stamp"]["profile"] == "smoke" and result["stamp"]["data"] == "synthetic"
+        assert result["stamp"]["fit"] == {"fit": "error", "recordings": 300, "trimmed": 0, "cropped": 0,
+                                          "seconds_before": result["stamp"]["fit"]["seconds_before"],
+                                          "seconds_trimmed": 0.0, "seconds_cropped": 0.0}
         iterations, every = run.config.train.schedules[f"{model}/{task}"].iterations, run.config.train.eval_every
         assert len((folder / train.METRICS_LINES).read_text().splitlines()) == len(range(every, iterations + 1, every))
 

@@ -90,13 +90,13 @@ def run(log=print) -> dict[str, float]:
     outputs: dict[str, np.ndarray] = {}
 
     def run_original() -> None:
-        outputs["original"] = original(recordings, cfg.offset_seed, cfg.length)
+        outputs["original"] = original(recordings, cfg.offset_seed)
 
     def run_ours() -> None:
         outputs["ours"] = ours(recordings, genders, cfg, scratch, workers).numpy()
 
     # warm-up: lazy imports and first-call allocations belong to neither side
-    original(recordings[:10], cfg.offset_seed, cfg.length)
+    original(recordings[:10], cfg.offset_seed)
     ours(recordings[:10], genders, cfg, scratch, workers)
     timing = side_by_side({"original": run_original, "ours": run_ours}, REPEATS)
     diff = float(np.abs(outputs["ours"] - outputs["original"]).max())

@@ -88,6 +88,46 @@ def durations_figure(seconds: np.ndarray, digits: np.ndarray, limit_s: float = 1
     return fig
 
 
+FIT_COLOURS = {"kept whole": "tab:gray", "trimmed, not cropped": "tab:blue", "cropped": "tab:red"}
+
+
+def fit_figure(before_s: np.ndarray, after_s: np.ndarray, cropped: np.ndarray, limit_s: float = 1.0, caption: str = ""):
+    """Durations (s) of the recordings before and after fitting them into the input
+    (``preprocess.fit``): both histograms, and each recording's duration after against
+    before, coloured by what fitting did (kept whole, trimmed only, or cropped).
+
+    ``before_s``, ``after_s`` ``(N,)`` seconds; ``cropped`` ``(N,)`` bool; ``limit_s`` the
+    input's length (one second), a dashed line.
+    """
+    before_s, after_s = np.asarray(before_s, dtype=float), np.asarray(after_s, dtype=float)
+    cropped = np.asarray(cropped, dtype=bool)
+    kinds = {"kept whole": after_s >= before_s, "trimmed, not cropped": (after_s < before_s) & ~cropped, "cropped": cropped}
+    fig, (ax_h, ax_s) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.2, 1]})
+    top = max(limit_s, float(before_s.max(initial=0.0))) * 1.05
+    bins = np.arange(0, top + 0.025, 0.025)
+    ax_h.hist(before_s, bins=bins, color="tab:gray", alpha=0.5, label="before fitting")
+    ax_h.hist(after_s, bins=bins, histtype="step", color="black", linewidth=1.2, label="after (the networks' input)")
+    ax_h.axvline(limit_s, color="black", linestyle="--", linewidth=1, label=f"input length ({limit_s:g} s)")
+    ax_h.set_xlabel("duration (s)")
+    ax_h.set_ylabel("recordings")
+    ax_h.set_title(f"{before_s.size} recordings")
+    ax_h.legend(fontsize=8)
+    ax_s.plot([0, top], [0, top], color="black", linewidth=0.6, linestyle=":")
+    for kind, mask in kinds.items():
+        ax_s.scatter(before_s[mask], after_s[mask], s=6, color=FIT_COLOURS[kind], label=f"{kind} ({int(mask.sum())})")
+    ax_s.axhline(limit_s, color="black", linestyle="--", linewidth=1)
+    ax_s.set_xlim(0, top)
+    ax_s.set_ylim(0, top)
+    ax_s.set_xlabel("before (s)")
+    ax_s.set_ylabel("after (s)")
+    ax_s.set_title("each recording")
+    ax_s.legend(fontsize=8, loc="upper left")
+    if caption:
+        fig.suptitle(caption, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def waveform_axes(ax, wave: np.ndarray, title: str = "", rate: int = RATE) -> None:
     """A padded int16-scale waveform against time (s)."""
     wave = np.asarray(wave, dtype=float).reshape(-1)
