@@ -255,6 +255,22 @@ def kernel_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def task_tag(task: str) -> str:
+    """The tag of a chapter's cells (prose and code) that show ``task``'s results: they are
+    left out of a build on a corpus that cannot be split for that task."""
+    return f"task-{task}"
+
+
+def without_cells(source: Path, target: Path, tags: set[str]) -> Path:
+    """Write notebook ``source`` to ``target`` without the cells tagged with any of ``tags``."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    nb.cells = [c for c in nb.cells if not tags & set(c.metadata.get("tags", []))]
+    nbformat.write(nb, target)
+    return target
+
+
 def execute_chapter(
     source: Path,
     target: Path,
@@ -264,6 +280,7 @@ def execute_chapter(
     label: str | None = None,
     kernel_name: str = "python3",
     heartbeat: float = 60.0,
+    drop_tags: set[str] = frozenset(),
 ) -> float:
     """Run one notebook through papermill into ``target``; return the seconds it took.
 
@@ -272,6 +289,7 @@ def execute_chapter(
     source : committed notebook (only read); the kernel runs in its folder.
     target : executed copy, written as cells finish (kept on failure: it shows the traceback).
     parameters : injected after the cell tagged ``parameters``.
+    drop_tags : cells with any of these tags are left out (neither run nor shown).
 
     Raises
     ------
@@ -285,10 +303,11 @@ def execute_chapter(
         raise BookError("papermill is not installed; install the book extra: pip install -e '.[book]'") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     stream = ProgressLines(log, label or source.stem)
+    chapter = without_cells(source, target.with_name(f".{target.stem}.source.ipynb"), drop_tags) if drop_tags else source
     try:
         with kernel_environment(), stream.heartbeat(heartbeat):
             papermill.execute_notebook(
-                str(source),
+                str(chapter),
                 str(target),
                 parameters=parameters,
                 kernel_name=kernel_name,
@@ -310,19 +329,23 @@ def execute_chapter(
         raise BookError(f"{source}: execution failed: {type(e).__name__}: {first}") from None
     finally:
         stream.flush()
+        if chapter != source:
+            chapter.unlink(missing_ok=True)
     return time.monotonic() - stream.start
 
 
 def execute_chapters(
-    chapters: list[Chapter], executed_dir: Path, parameters: dict, *, log: Log = print
+    chapters: list[Chapter], executed_dir: Path, parameters: dict, *, log: Log = print,
+    drop_tags: set[str] = frozenset(),
 ) -> dict[str, Path]:
-    """Execute every chapter in order into ``executed_dir/<docname>.ipynb``; a progress line each."""
+    """Execute every chapter in order into ``executed_dir/<docname>.ipynb``; a progress line
+    each. Cells tagged with any of ``drop_tags`` are left out."""
     done: dict[str, Path] = {}
     for k, chapter in enumerate(chapters, 1):
         target = executed_dir / f"{chapter.docname}.ipynb"
         tag = f"[{k}/{len(chapters)}] {Path(chapter.docname).name}"
         log(f"{tag}: executing {chapter.source.name} with {parameters}")
-        seconds = execute_chapter(chapter.source, target, parameters, log=log, label=tag)
+        seconds = execute_chapter(chapter.source, target, parameters, log=log, label=tag, drop_tags=drop_tags)
         log(f"{tag}: done in {clock(seconds)}")
         done[chapter.docname] = target
     return done
@@ -570,14 +593,18 @@ def format_weights(weights: dict[str, dict[str, int]]) -> list[str]:
 
 # --- the whole build ---------------------------------------------------------------------------
 
-def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetch_assets: bool = True) -> Path:
+def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetch_assets: bool = True,
+               skipped: dict[str, str] | None = None, output: Path | None = None) -> Path:
     """Execute the chapters of the book at ``root`` with ``parameters`` and build its HTML.
 
-    Executed notebooks go to ``root/_build/executed/<tag>/``, the stage to ``root/_build/stage``,
-    the HTML to ``root/_build/html``. Returns the HTML folder.
+    Executed notebooks go to ``<output>/_build/executed/<tag>/``, the stage to
+    ``<output>/_build/stage``, the HTML to ``<output>/_build/html``; ``output`` defaults to
+    ``root``. ``skipped`` maps the tasks that the run does not run to their reason: the cells
+    tagged :func:`task_tag` of those tasks are left out of every chapter. Returns the HTML folder.
     """
     root = Path(root).resolve()
-    build_dir = root / "_build"
+    output = Path(output).resolve() if output else root
+    build_dir = output / "_build"
     toc_names = toc_docnames(read_toc(root))
     present, chapters = [], []
     for docname in toc_names:
@@ -591,14 +618,16 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
             chapters.append(Chapter(docname, path))
     if toc_names[0] not in present:
         raise BookError(f"{root / '_toc.yml'}: the root document {toc_names[0]} does not exist")
-    executed = execute_chapters(chapters, build_dir / "executed" / tag, parameters, log=log)
+    drop_tags = {task_tag(task) for task in skipped or {}}
+    executed = execute_chapters(chapters, build_dir / "executed" / tag, parameters, log=log, drop_tags=drop_tags)
     assets = ensure_web_assets(assets_dir(root), log=log) if fetch_assets else None
     stage = stage_book(root, build_dir / "stage", present, executed, assets=assets)
     sources = {str(stage / f"{c.docname}.ipynb"): str(c.source) for c in chapters}
     sources[str(stage) + os.sep] = str(root) + os.sep
     log(f"building HTML with Jupyter Book from {stage} (warnings are errors, nitpicky references)")
     started = time.monotonic()
-    html = build_html(stage, root, log=log, sources=sources)
+    output.mkdir(parents=True, exist_ok=True)
+    html = build_html(stage, output, log=log, sources=sources)
     log(f"HTML built in {clock(time.monotonic() - started)}: {html / 'index.html'}")
     weights = page_weights(html)
     log("page weights:")
@@ -625,22 +654,30 @@ def fit_environment(fit: str | None) -> Iterator[None]:
 
 
 def build(profile: str | None = None, data: str | None = None, log: Log = print, *, root: Path | None = None,
-          fit: str | None = None) -> int:
-    """What ``make book`` runs: resolve the run once, execute every chapter, build the HTML.
-    ``fit`` overrides the profile's ``preprocess.fit`` (``--fit``) in every chapter
-    (:func:`fit_environment`).
+          output: Path | None = None, fit: str | None = None) -> int:
+    """What ``make book`` runs: resolve the run once, execute every chapter, build the HTML
+    (into ``output/_build``, by default the book root's). ``fit`` overrides the profile's
+    ``preprocess.fit`` (``--fit``) in every chapter (:func:`fit_environment`).
 
+    A task that the corpus cannot be split for is named once here, with its reason, and its
+    sections are left out of the chapters (each chapter says so at its top).
     Returns 0; problems raise :class:`BookError` (or the run's own error) with one line.
     """
+    from .train import skipped_tasks
+
     started = time.monotonic()
     run = open_run(profile, data, fit=fit, log=log)
     if run.data == "synthetic":
         log("NOTICE: this book is built on the SYNTHETIC corpus; its results exercise the pipeline and "
             "are not evidence for or against the paper (every results page says so).")
+    skipped = skipped_tasks(run)
+    for task, reason in skipped.items():
+        log(f"NOTICE: the {task} task is not run on this corpus ({reason}); its sections are left out of the chapters.")
     parameters = chapter_parameters(run, profile)
     log(f"book: {run.label()}")
     with fit_environment(fit):
-        html = build_book(Path(root) if root else repo_root(), parameters, run.root.name, log=log)
+        html = build_book(Path(root) if root else repo_root(), parameters, run.root.name, log=log,
+                          skipped=skipped, output=output)
     log(f"book: done in {clock(time.monotonic() - started)}; open {html / 'index.html'}")
     return 0
 

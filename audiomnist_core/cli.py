@@ -115,7 +115,7 @@ def cmd_perturb(args) -> int:
 def cmd_book(args) -> int:
     from . import book
 
-    return book.build(profile=args.profile, data=args.data, fit=args.fit, log=_log)
+    return book.build(profile=args.profile, data=args.data, fit=args.fit, log=_log, output=args.output)
 
 
 def cmd_bench(args) -> int:
@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("book", help="execute every chapter with the profile, then build the HTML book (what `make book` runs)")
     _profile_args(p)
+    p.add_argument("--output", type=Path, default=None,
+                   help="folder that receives _build/ (executed chapters and html); default: the checkout")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("bench", help="performance ratios measured side by side in one run")

@@ -101,6 +101,18 @@ def skipped_tasks(genders: dict[int, str]) -> dict[str, str]:
     return {task: reason for task, reason in reasons.items() if reason is not None}
 
 
+def format_skipped(skipped: dict[str, str]) -> str:
+    """The notice a chapter shows once, above what it leaves out: a Markdown line per task of
+    :func:`skipped_tasks` with its reason ("" when no task is skipped)."""
+    return "\n\n".join(f"**The {task} task is not run on this corpus:** {reason}. Its folds and results are "
+                        "left out of this book." for task, reason in skipped.items())
+
+
+def task_folds(genders: dict[int, str], seed: int = 0) -> dict[str, list[Fold]]:
+    """:func:`folds` of every task that this roster can be split for (:func:`skipped_tasks` has the others)."""
+    return {task: folds(genders, task, seed) for task in TASKS if task_skip_reason(genders, task) is None}
+
+
 def generic_folds(genders: dict[int, str], task: str, seed: int = 0) -> list[Fold]:
     """Speaker-disjoint folds built like the paper's, for any roster; deterministic per seed.
 

@@ -129,17 +129,33 @@ def test_chapter_parameters_pin_the_resolved_run(tmp_path):
     assert params["DATA"] == str((tmp_path / "corpus").resolve())
 
 
-def test_build_opens_the_run_once_and_passes_its_parameters(monkeypatch, tmp_path):
-    opened, built = [], []
+def fake_build(monkeypatch, tmp_path, speakers, write_metadata):
+    """``book.build`` on a fake run whose corpus has only metadata; what it passed to build_book and logged."""
+    write_metadata(tmp_path / "data", speakers)
+    opened, built, lines = [], [], []
     run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path, root=tmp_path / "runs" / "smoke-synthetic",
                           label=lambda: "profile 'smoke' on the SYNTHETIC corpus")
     monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: opened.append((p, d)) or run)
-    monkeypatch.setattr(book, "build_book", lambda root, params, tag, log: built.append((root, params, tag)) or tmp_path)
-    lines: list[str] = []
+    monkeypatch.setattr(book, "build_book", lambda root, params, tag, log, skipped, output: built.append(
+        (root, params, tag, skipped, output)) or tmp_path)
     assert book.build("smoke", "auto", log=lambda *a, **k: lines.append(" ".join(map(str, a))), root=tmp_path) == 0
+    return opened, built, lines
+
+
+def test_build_opens_the_run_once_and_passes_its_parameters(monkeypatch, tmp_path, write_metadata):
+    opened, built, lines = fake_build(monkeypatch, tmp_path, [1, 2, 3, 4, 12, 26, 28, 36], write_metadata)
     assert opened == [("smoke", "auto")]
-    assert built == [(tmp_path, {"PROFILE": "smoke", "DATA": "synthetic"}, "smoke-synthetic")]
+    assert built == [(tmp_path, {"PROFILE": "smoke", "DATA": "synthetic"}, "smoke-synthetic", {}, None)]
     assert any("SYNTHETIC corpus" in line for line in lines)
+    assert not any("not run" in line for line in lines)
+
+
+def test_build_on_one_gender_names_the_skipped_task_once_and_passes_it(monkeypatch, tmp_path, write_metadata):
+    _, built, lines = fake_build(monkeypatch, tmp_path, [1, 2, 3, 4, 5], write_metadata)
+    skipped = built[0][3]
+    assert list(skipped) == ["gender"] and "0 female and 5 male" in skipped["gender"]
+    assert [line for line in lines if "not run" in line] == [
+        f"NOTICE: the gender task is not run on this corpus ({skipped['gender']}); its sections are left out of the chapters."]
 
 
 # --- executing chapters --------------------------------------------------------------------------
@@ -158,6 +174,27 @@ def test_execute_chapter_injects_parameters_and_leaves_the_source_alone(tiny_boo
     assert "smoke synthetic" in outputs
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     assert any(line.startswith("  [1/1] 01_one +") and "computing the thing" in line for line in lines)
+
+
+def test_cells_of_a_skipped_task_are_left_out_of_the_executed_chapter(tmp_path):
+    nb = chapter("print('digits')", "print('gender')")
+    nb.cells[-1].metadata["tags"] = [book.task_tag("gender")]
+    nb.cells.append(new_markdown_cell("The gender model's {glue:text}`missing`.", metadata={"tags": [book.task_tag("gender")]}))
+    source = tmp_path / "src" / "c.ipynb"
+    source.parent.mkdir()
+    nbformat.write(nb, source)
+    before = digest(source)
+    target = tmp_path / "out" / "c.ipynb"
+    book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None,
+                         drop_tags={book.task_tag("gender")})
+    cells = nbformat.read(target, as_version=4).cells
+    texts = [c.source for c in cells]
+    assert "print('digits')" in texts and "print('gender')" not in texts
+    assert not any("gender model" in t for t in texts)
+    assert digest(source) == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["c.ipynb"]  # the filtered copy is gone
+    book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None)
+    assert "print('gender')" in [c.source for c in nbformat.read(target, as_version=4).cells]
 
 
 def test_a_failing_cell_is_one_line_naming_the_notebook(tmp_path):

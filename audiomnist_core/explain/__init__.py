@@ -40,14 +40,19 @@ from .chapter import (
     DIGIT_NAMES,
     LABELS,
     Explained,
+    band_share_numbers,
     band_shares_of_run,
     class_examples,
+    explain_run,
     explain_test_set,
     figure1_data,
     figure2_data,
+    format_band_shares,
+    format_padding_shares,
     model_inputs,
     padding_shares_of_run,
     run_composite,
+    tasks_run,
     test_relevance,
 )
 from .composites import (
@@ -79,5 +84,6 @@ __all__ = [
     # chapter
     "run_composite", "model_inputs", "Explained", "explain_test_set", "test_relevance", "LABELS",
     "DIGIT_NAMES", "figure1_data", "figure2_data", "class_examples", "band_shares_of_run",
-    "padding_shares_of_run",
+    "padding_shares_of_run", "tasks_run", "explain_run", "band_share_numbers", "format_band_shares",
+    "format_padding_shares",
 ]

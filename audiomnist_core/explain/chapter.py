@@ -266,20 +266,72 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
     }
 
 
+def tasks_run(run) -> tuple[str, ...]:
+    """The tasks whose models this run explains: both, less those that the corpus cannot be
+    split for (``train.skipped_tasks``; e.g. gender on a corpus with one gender)."""
+    skipped = train.skipped_tasks(run)
+    return tuple(task for task in LABELS if task not in skipped)
+
+
+def explain_run(run, fold: int, device=None) -> dict[tuple[str, str], Explained]:
+    """:func:`explain_test_set` of both models for every task of :func:`tasks_run` on ``fold``,
+    keyed ``(model, task)``."""
+    return {(m, t): explain_test_set(run, m, t, fold, device=device) for m in ("alexnet", "audionet") for t in tasks_run(run)}
+
+
 def band_shares_of_run(run, fold: int, bands_hz: Sequence[float], device=None) -> dict[str, np.ndarray]:
     """:func:`band_shares` of AlexNet's relevance over the whole test set of ``fold``, per
-    task: ``{"digits": (N_digits, n_bands), "gender": (N_gender, n_bands)}``."""
+    task of :func:`tasks_run`: ``{"digits": (N_digits, n_bands), "gender": (N_gender, n_bands)}``."""
     return {task: band_shares(test_relevance(run, "alexnet", task, fold, device).numpy(), bands_hz)
-            for task in ("digits", "gender")}
+            for task in tasks_run(run)}
+
+
+LOW_HZ = 1000  # "the lower frequency range" of the paper's reading of the gender model
+
+
+def band_share_numbers(shares: dict[str, np.ndarray], bands_hz: Sequence[float]) -> dict[str, float]:
+    """The prose's numbers from :func:`band_shares_of_run`: ``below1k_<task>``, the mean share
+    (%) of positive relevance below :data:`LOW_HZ` per task, and ``below1k_diff`` (gender minus
+    digits) where both tasks are there. ``bands_hz`` must have :data:`LOW_HZ` as an edge."""
+    edges = list(bands_hz)
+    if LOW_HZ not in edges:
+        raise AudiomnistError(f"bands {edges}: {LOW_HZ} Hz must be one of the band edges")
+    k = edges.index(LOW_HZ)
+    out = {f"below1k_{task}": float(np.nanmean(s[:, :k].sum(1))) * 100 for task, s in shares.items()}
+    if {"below1k_gender", "below1k_digits"} <= set(out):
+        out["below1k_diff"] = out["below1k_gender"] - out["below1k_digits"]
+    return out
+
+
+def format_band_shares(shares: dict[str, np.ndarray], bands_hz: Sequence[float]) -> str:
+    """Markdown table of the mean share (%) of positive relevance per band, a column per task."""
+    tasks = sorted(shares, key=lambda t: t != "gender")  # the gender model first, as in the paper's reading
+    rows = ["| band | " + " | ".join(f"{'digit' if t == 'digits' else t} model (%)" for t in tasks) + " |",
+            "|---|" + "---|" * len(tasks)]
+    for k in range(len(bands_hz) - 1):
+        cells = " | ".join(f"{np.nanmean(shares[t][:, k]) * 100:.1f}" for t in tasks)
+        rows.append(f"| {bands_hz[k]:g}-{bands_hz[k + 1]:g} Hz | {cells} |")
+    return "\n".join(rows)
 
 
 def padding_shares_of_run(run, fold: int, composites: Sequence[str | None] = (None,), device=None) -> dict:
     """:func:`padding_share` of AudioNet's relevance over the whole test set of ``fold``, per
-    task and composite (None: the profile's): ``{(task, composite): (N,)}``."""
+    task of :func:`tasks_run` and composite (None: the profile's): ``{(task, composite): (N,)}``."""
     out = {}
-    for task in ("digits", "gender"):
+    for task in tasks_run(run):
         test = train.fold_data(run, task, fold).test
         for composite in composites:
             rel = explain_test_set(run, "audionet", task, fold, composite, device).relevance
             out[(task, composite)] = padding_share(rel.numpy(), test.lengths.numpy(), test.offsets.numpy())
     return out
+
+
+def format_padding_shares(padding: dict, composites: Sequence[str | None] = (None, "epsilon_plus_flat")) -> str:
+    """Markdown table of :func:`padding_shares_of_run`: the mean share (%) of AudioNet's
+    absolute relevance on the padding, a row per task, a column per composite."""
+    names = {None: "default, z+ first layer"}
+    rows = ["| task | " + " | ".join(f"{names.get(c, c)} (%)" for c in composites) + " |",
+            "|---|" + "---|" * len(composites)]
+    for task in dict.fromkeys(t for t, _ in padding):
+        rows.append(f"| {task} | " + " | ".join(f"{np.nanmean(padding[(task, c)]) * 100:.2f}" for c in composites) + " |")
+    return "\n".join(rows)
