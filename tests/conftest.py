@@ -76,6 +76,10 @@ def make_noise_corpus(root: str | Path, speakers=(1, 12), reps: int = 2, *, rate
     return Path(root)
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "book: builds the whole book on a corpus (minutes; once per session)")
+
+
 @pytest.fixture(scope="session")
 def synth_corpus(tmp_path_factory) -> Path:
     """The synthetic corpus (10 speakers x 10 digits x 2 repetitions, seed 0), built once; do not modify."""
@@ -84,6 +88,73 @@ def synth_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "corpus"
     synthesize(root, speakers=10, reps=2, seed=0, progress=False)
     return root
+
+
+FIELD_RATE = 16_000  # the field corpus' sample rate, as many real corpora have
+FIELD_REPS = 8  # at most this many takes of a digit per speaker
+RAGGED = {0: 3, 1: FIELD_REPS}  # the first speaker's takes of digits 0 and 1 (issue 12's example)
+NOISE_SECONDS = (0.4, 1.5)  # noise around each word, in all (split at random between its two ends)
+NOISE_LEVEL = (10 ** -4.2, 10 ** -3.6)  # its standard deviation on the [-1, 1] scale: -84 to -72 dB
+
+
+def make_field_corpus(source: str | Path, root: str | Path, *, seed: int = 0, genders=("female", "male"),
+                      rate: int = FIELD_RATE) -> Path:
+    """A corpus shaped like field recordings, made from a synthetic one at ``source`` (48 kHz,
+    at least :data:`FIELD_REPS` repetitions): at ``rate`` Hz, with 0.4 to 1.5 s of low-level
+    noise around each word and ragged repetitions (1 to 8 takes per speaker and digit; the
+    first speaker has 3 takes of "0" and 8 of "1"), in ``root/data``. ``genders`` keeps only the
+    speakers of these genders (``("male",)``: a corpus with one gender). Deterministic for a seed.
+    """
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    src = Path(source) / "data"
+    meta = json.loads((src / "audioMNIST_meta.txt").read_text())
+    kept = {k: v for k, v in sorted(meta.items()) if v["gender"] in genders}
+    folder = Path(root) / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "audioMNIST_meta.txt").write_text(json.dumps(kept, indent=1, sort_keys=True))
+    for n, speaker in enumerate(kept):
+        for digit in range(10):
+            rng = np.random.default_rng([seed, int(speaker), digit])
+            drawn = int(rng.integers(1, FIELD_REPS + 1))
+            takes = RAGGED.get(digit, drawn) if n == 0 else drawn
+            for rep in range(takes):
+                name = f"{digit}_{speaker}_{rep}.wav"
+                word, source_rate = sf.read(str(src / speaker / name), dtype="float64")
+                g = gcd(rate, source_rate)
+                word = resample_poly(word, rate // g, source_rate // g)
+                noise = int(rng.uniform(*NOISE_SECONDS) * rate)
+                lead = int(rng.uniform(0.2, 0.8) * noise)
+                x = np.zeros(word.size + noise)
+                x[lead : lead + word.size] = word
+                x += rng.normal(0.0, rng.uniform(*NOISE_LEVEL), x.size)
+                write_wav(folder / speaker / name, np.clip(x, -1.0, 1.0), rate=rate)
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def synth_corpus_8reps(tmp_path_factory) -> Path:
+    """The synthetic corpus with :data:`FIELD_REPS` repetitions (10 speakers, 5 female), the
+    source of the field corpora; built once per session."""
+    from audiomnist_core.data import synthesize
+
+    root = tmp_path_factory.mktemp("synthetic8") / "corpus"
+    synthesize(root, speakers=10, reps=FIELD_REPS, seed=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def field_corpus(synth_corpus_8reps, tmp_path_factory) -> Path:
+    """:func:`make_field_corpus` of 10 speakers (5 female, 5 male), seed 0, built once; do not modify."""
+    return make_field_corpus(synth_corpus_8reps, tmp_path_factory.mktemp("field") / "field16k")
+
+
+@pytest.fixture(scope="session")
+def field_corpus_one_gender(synth_corpus_8reps, tmp_path_factory) -> Path:
+    """:func:`make_field_corpus` of the 5 male speakers only, seed 0, built once; do not modify."""
+    return make_field_corpus(synth_corpus_8reps, tmp_path_factory.mktemp("field") / "field16k-male", genders=("male",))
 
 
 @pytest.fixture
@@ -105,6 +176,11 @@ def write_metadata_fixture():
 @pytest.fixture(name="make_noise_corpus")
 def make_noise_corpus_fixture():
     return make_noise_corpus
+
+
+@pytest.fixture(name="make_field_corpus")
+def make_field_corpus_fixture():
+    return make_field_corpus
 
 
 @pytest.fixture(scope="session")
