@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import SYNTH_STYLES
 from .errors import AudiomnistError
 
 
@@ -43,7 +44,7 @@ def cmd_data_fetch(args) -> int:
 def cmd_data_synth(args) -> int:
     from .data import synthesize
 
-    folder = synthesize(args.root, speakers=args.speakers, reps=args.reps, seed=args.seed)
+    folder = synthesize(args.root, speakers=args.speakers, reps=args.reps, seed=args.seed, style=args.style)
     _log(f"synthetic corpus written to {folder}")
     return 0
 
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, default=60, help="number of speakers, 1..60 (AudioMNIST's ids and genders; default 60)")
     p.add_argument("--reps", type=int, default=50, help="repetitions per digit, 1..50 (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed: the same arguments give byte-identical files")
+    p.add_argument("--style", choices=SYNTH_STYLES, default="realistic",
+                   help="realistic (default): room noise, reverberation, gain, DC offsets, hum, silence and breaths "
+                        "around the word, as real recordings have; clean: the word alone with light noise")
     p.set_defaults(func=cmd_data_synth)
 
     p = data.add_parser("verify", help="integrity report: problems (exit 1) and notes on the corpus' shape (exit 0)")

@@ -22,6 +22,8 @@ MODELS = ("alexnet", "audionet")
 TASKS = ("digits", "gender")
 INITS = ("original", "glorot")
 OPTIMIZERS = ("sgd", "adam")
+WAVEFORM_NORMS = ("original", "robust")  # preprocess.waveform_norm
+SYNTH_STYLES = ("realistic", "clean")  # data.synth_style
 ATTRIBUTION_METHODS = ("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
 FITS = ("error", "trim", "trim_crop")
 
@@ -60,6 +62,10 @@ class DataConfig:
     synth_speakers: int = 60
     synth_reps: int = 50
     synth_seed: int = 0
+    # "realistic": room noise, reverberation, gain, DC offsets, hum, silence and breaths around
+    # the word (data.synth), what smoke and quick use; "clean": the word alone with light noise,
+    # the corpus before "realistic" existed (hence the default)
+    synth_style: str = field(default="clean", metadata=ADDED_LATER)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class PreprocessConfig:
     # or "trim_crop" (then the one second of highest energy kept); preprocess.fit_clip
     fit: str = field(default="error", metadata=ADDED_LATER)
     trim_db: float = field(default=60.0, metadata=ADDED_LATER)  # silence: this far below the loudest frame
+    # AudioNet's input: "original" (the authors' code: / (95th percentile + 0.001)) or "robust"
+    # (DC removed, / the 95th percentile of the magnitudes, floored; preprocess.waveform_input)
+    waveform_norm: str = field(default="original", metadata=ADDED_LATER)
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,8 @@ def _validate(cfg: Config, where: str) -> None:
     def bad(key: str, msg: str) -> ConfigError:
         return ConfigError(f"{where}: {key} {msg}")
 
+    if cfg.preprocess.waveform_norm not in WAVEFORM_NORMS:
+        raise bad("preprocess.waveform_norm", f"must be one of {', '.join(WAVEFORM_NORMS)}, not {cfg.preprocess.waveform_norm!r}")
     if cfg.preprocess.resampler not in ("fft", "sinc"):
         raise bad("preprocess.resampler", f"must be 'fft' or 'sinc', not {cfg.preprocess.resampler!r}")
     if cfg.preprocess.sample_rate <= 0:
@@ -218,6 +229,8 @@ def _validate(cfg: Config, where: str) -> None:
         raise bad("preprocess.fit", f"must be one of {', '.join(FITS)}, not {cfg.preprocess.fit!r}")
     if cfg.preprocess.trim_db <= 0:
         raise bad("preprocess.trim_db", f"must be positive (dB below the loudest frame), not {cfg.preprocess.trim_db!r}")
+    if cfg.data.synth_style not in SYNTH_STYLES:
+        raise bad("data.synth_style", f"must be one of {', '.join(SYNTH_STYLES)}, not {cfg.data.synth_style!r}")
     if cfg.data.synth_speakers < 1 or cfg.data.synth_speakers > 60:
         raise bad("data.synth_speakers", "must be between 1 and 60")
     if cfg.data.synth_reps < 1 or cfg.data.synth_reps > 50:

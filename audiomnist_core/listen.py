@@ -140,6 +140,7 @@ class Subject:
     mean: torch.Tensor | None = None  # AlexNet's training-mean spectrogram
     device: torch.device | str = "cpu"
     composite: object = None  # the LRP composite of the relevance strategy; None: explain's default
+    waveform_norm: str = "original"  # AudioNet's input normalisation (preprocess.waveform_norm)
 
     @property
     def name(self) -> str:
@@ -154,7 +155,7 @@ class Subject:
         return self.model(inputs.to(self.device)).argmax(-1).cpu()
 
     def inputs(self, waves: torch.Tensor) -> torch.Tensor:
-        return model_input(perturb.INPUTS[self.model_name], waves.to(self.device), self.mean)
+        return model_input(perturb.INPUTS[self.model_name], waves.to(self.device), self.mean, self.waveform_norm)
 
     def find(self, speaker: int, digit: int) -> int:
         """Index of the first test recording of ``speaker`` saying ``digit``."""
@@ -215,7 +216,8 @@ def examples(subject: Subject, digit: int = 0) -> list[int]:
     from .explain import pick
     from .train import predict
 
-    predicted = predict(subject.model, subject.model_name, subject.test, subject.mean, device=subject.device)
+    predicted = predict(subject.model, subject.model_name, subject.test, subject.mean, device=subject.device,
+                        norm=subject.waveform_norm)
     correct = predicted == subject.test.labels(subject.task)
     picks = [pick(subject.test, digit=digit, gender=g, correct=correct) for g in (0, 1)]
     return [i for i in picks if i is not None]
@@ -267,7 +269,8 @@ def subjects(run, names: Sequence[str] = ("alexnet/gender", "audionet/digits", "
         model = train.load_model(run, model_name, task, fold, device)
         mean = data.mean if perturb.INPUTS[model_name] == "spectrogram" else None
         composite = explain.run_composite(run, model_name, mean)
-        out[name] = Subject(model_name, task, fold, model, data.test, mean, device, composite)
+        out[name] = Subject(model_name, task, fold, model, data.test, mean, device, composite,
+                            run.config.preprocess.waveform_norm)
     return out
 
 

@@ -254,11 +254,11 @@ def floor_bins(
     return spectrograms.masked_fill(mask, FLOOR_DB)
 
 
-def _features(model_name: str, waves: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """What zeroing acts on, and its floor: AudioNet's normalised waveform (0), or AlexNet's
-    dB spectrogram before the mean subtraction (-80 dB)."""
+def _features(model_name: str, waves: torch.Tensor, norm: str = "original") -> tuple[torch.Tensor, float]:
+    """What zeroing acts on, and its floor: AudioNet's normalised waveform (0; normalised by
+    ``norm``), or AlexNet's dB spectrogram before the mean subtraction (-80 dB)."""
     if INPUTS[model_name] == "waveform":
-        return waveform_input(waves), 0.0
+        return waveform_input(waves, norm), 0.0
     return spectrogram(waves), FLOOR_DB
 
 
@@ -281,6 +281,7 @@ def perturbation_curve(
     mean: torch.Tensor | None = None,
     batch_size: int = 100,
     device: torch.device | str = "cpu",
+    waveform_norm: str = "original",
 ) -> dict[str, list[float]]:
     """Accuracy against the zeroed fraction for each strategy (Fig. 3).
 
@@ -308,6 +309,7 @@ def perturbation_curve(
     generator : seeds the random strategy; results are reproducible for a seed and batch size.
     draws : random draws averaged for ``"random"``.
     mean : AlexNet's fold training-mean spectrogram ``(227, 227)``.
+    waveform_norm : AudioNet's input normalisation (``preprocess.waveform_norm``).
 
     Returns
     -------
@@ -327,7 +329,7 @@ def perturbation_curve(
     plain = 0
     for start in range(0, len(waves), batch_size):
         stop = start + batch_size
-        feats, floor = _features(model_name, waves[start:stop].to(device))
+        feats, floor = _features(model_name, waves[start:stop].to(device), waveform_norm)
         y = labels[start:stop].to(device)
 
         def n_correct(x: torch.Tensor) -> int:
@@ -455,7 +457,7 @@ def zeroing_fold(run, model_name: str, task: str, fold: int, device: torch.devic
         generator = torch.Generator().manual_seed(_seed(cfg.seed, MODELS_INDEX[model_name], TASKS_INDEX[task], fold))
         out = perturbation_curve(
             model, model_name, test, test.labels(task), cfg.fractions, STRATEGIES, relevance, generator,
-            cfg.random_draws, mean, cfg.batch_size, device,
+            cfg.random_draws, mean, cfg.batch_size, device, run.config.preprocess.waveform_norm,
         )
         return {**out, "n_test": len(test)}
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import FITS, PreprocessConfig
+from .config import FITS, WAVEFORM_NORMS, PreprocessConfig
 from .data import CorpusError, Recording, read_wav
 from .runs import atomic_path, progress_bars, status
 
@@ -38,7 +38,11 @@ TIME_FRAMES = 227
 AMIN = 1e-5
 TOP_DB = 80.0
 PERCENTILE = 0.95  # AudioNet: divide by the 95th percentile of the signed signal ...
-PERCENTILE_EPS = 0.001  # ... plus this
+PERCENTILE_EPS = 0.001  # ... plus this (the original code)
+# The robust normalisation's floor on its divisor: a fraction of the centred recording's peak
+# (so no input exceeds 1 / ROBUST_FLOOR in magnitude) and at least one int16 step.
+ROBUST_FLOOR = 0.01
+ROBUST_MIN_DIVISOR = 1.0
 
 
 def resample_fft(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
@@ -387,10 +391,53 @@ def percentile(x: torch.Tensor, q: float) -> torch.Tensor:
     return s[..., lo : lo + 1] + (pos - lo) * (s[..., hi : hi + 1] - s[..., lo : lo + 1])
 
 
-def waveform_input(x: torch.Tensor) -> torch.Tensor:
-    """The AudioNet input: padded waveforms divided by (95th percentile + 0.001), as the
-    original code did (the paper says only "used directly"). ``(..., 8000) -> (..., 8000)``."""
-    return x / (percentile(x, PERCENTILE) + PERCENTILE_EPS)
+def nonzero_percentile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """``numpy.percentile`` (linear) of each row's non-zero entries, ``(B, T) -> (B, 1)``;
+    0 for a row without any."""
+    n = (x != 0).sum(-1, keepdim=True)
+    s = torch.where(x != 0, x, torch.full_like(x, -math.inf)).sort(dim=-1).values  # zeros first
+    pos = (x.shape[-1] - n) + q * (n - 1).clamp_min(0).to(torch.float64)  # exact for any length
+    lo = pos.floor().long().clamp(0, x.shape[-1] - 1)
+    hi = (lo + 1).clamp_max(x.shape[-1] - 1)
+    a, b = s.gather(-1, lo), s.gather(-1, hi)
+    b = torch.where(torch.isfinite(b), b, a)
+    value = a + (pos - lo).to(x.dtype) * (b - a)
+    return torch.where(n > 0, value, torch.zeros_like(value))
+
+
+def robust_waveform_input(x: torch.Tensor) -> torch.Tensor:
+    """AudioNet's input made safe for real recordings: ``(B, T) -> (B, T)``.
+
+    The recording is the non-zero span of its padding: its DC offset (the mean of its
+    non-zero samples) is removed there, and it is divided by the 95th percentile of its
+    samples' magnitudes, floored at :data:`ROBUST_FLOOR` of its peak and at
+    :data:`ROBUST_MIN_DIVISOR`. So a DC offset, a short word in a long padding or a quiet
+    recording cannot shrink the divisor to the original's 0.001, and no input exceeds
+    ``1 / ROBUST_FLOOR`` in magnitude. The padding stays exactly zero (as do samples of
+    the recording that are exactly zero: digital silence inside a recording keeps its value).
+    """
+    active = x != 0
+    n = active.sum(-1, keepdim=True).clamp_min(1)
+    centred = torch.where(active, x - x.sum(-1, keepdim=True) / n, x)
+    magnitude = centred.abs()
+    divisor = torch.maximum(nonzero_percentile(magnitude, PERCENTILE), ROBUST_FLOOR * magnitude.amax(-1, keepdim=True))
+    return centred / divisor.clamp_min(ROBUST_MIN_DIVISOR)
+
+
+def waveform_input(x: torch.Tensor, norm: str = "original") -> torch.Tensor:
+    """The AudioNet input of padded waveforms, ``(..., 8000) -> (..., 8000)``.
+
+    ``norm="original"``: divided by (95th percentile of the signed padded signal + 0.001),
+    as the original code did (the paper says only "used directly"); on recordings with a
+    DC offset or a short word the percentile can be zero or negative (reproduction notes).
+    ``norm="robust"``: :func:`robust_waveform_input`.
+    """
+    if norm == "original":
+        return x / (percentile(x, PERCENTILE) + PERCENTILE_EPS)
+    if norm == "robust":
+        lead = x.shape[:-1]
+        return robust_waveform_input(x.reshape(-1, x.shape[-1])).reshape(*lead, x.shape[-1])
+    raise ValueError(f"unknown waveform normalisation {norm!r}; use one of {', '.join(WAVEFORM_NORMS)}")
 
 
 @dataclass
@@ -582,12 +629,13 @@ def load_signals(
     return signals
 
 
-def model_input(kind: str, waves: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+def model_input(kind: str, waves: torch.Tensor, mean: torch.Tensor | None = None, norm: str = "original") -> torch.Tensor:
     """The network input of a batch of padded waveforms ``(B, 8000)``.
 
     ``kind="spectrogram"``: ``(B, 1, 227, 227)``, the dB spectrogram minus ``mean`` (the
     fold's training-set mean spectrogram, ``(227, 227)``) when given.
-    ``kind="waveform"``: ``(B, 1, 8000)``, the normalised waveform.
+    ``kind="waveform"``: ``(B, 1, 8000)``, the waveform normalised by ``norm``
+    (:func:`waveform_input`; the profile's ``preprocess.waveform_norm``).
     """
     if kind == "spectrogram":
         x = spectrogram(waves)
@@ -595,7 +643,7 @@ def model_input(kind: str, waves: torch.Tensor, mean: torch.Tensor | None = None
             x = x - mean.to(x.device, x.dtype)
         return x.unsqueeze(1)
     if kind == "waveform":
-        return waveform_input(waves).unsqueeze(1)
+        return waveform_input(waves, norm).unsqueeze(1)
     raise ValueError(f"unknown input kind {kind!r}; use 'spectrogram' or 'waveform'")
 
 

@@ -80,7 +80,7 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
 def resolve_data(source: str, cfg: Config, *, log=print) -> tuple[str, Path]:
     """Turn a data source name into ``(label, corpus root)``, making or fetching it if needed.
 
-    ``synthetic`` is synthesised once per (speakers, reps, seed); ``audiomnist`` is fetched
+    ``synthetic`` is synthesised once per (style, speakers, reps, seed); ``audiomnist`` is fetched
     once; ``auto`` takes the real corpus where it is present or can be fetched, else (the
     network unreachable: :class:`~audiomnist_core.data.CorpusUnavailable`) the synthetic one
     with a loud notice. A real corpus that arrives but fails verification, or a download
@@ -92,8 +92,9 @@ def resolve_data(source: str, cfg: Config, *, log=print) -> tuple[str, Path]:
 
     if source == "synthetic":
         d = cfg.data
-        root = data_dir() / f"synthetic-{d.synth_speakers}x{d.synth_reps}-seed{d.synth_seed}"
-        data.ensure_synthetic(root, speakers=d.synth_speakers, reps=d.synth_reps, seed=d.synth_seed)
+        style = "" if d.synth_style == "clean" else f"-{d.synth_style}"  # the clean corpus keeps its folder
+        root = data_dir() / f"synthetic{style}-{d.synth_speakers}x{d.synth_reps}-seed{d.synth_seed}"
+        data.ensure_synthetic(root, speakers=d.synth_speakers, reps=d.synth_reps, seed=d.synth_seed, style=d.synth_style)
         return "synthetic", root
     if source == "audiomnist":
         root = data_dir() / "audiomnist"

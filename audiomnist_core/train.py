@@ -30,7 +30,7 @@ import os
 import socket
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
@@ -256,10 +256,12 @@ def logits(
     batch_size: int = 100,
     device: str | torch.device | None = None,
     bf16: bool = False,
+    norm: str = "original",
 ) -> torch.Tensor:
     """Logits of padded waveforms ``(N, 8000)`` (or :class:`Signals`), ``(N, n_classes)``
     float32 on the CPU, computed in evaluation mode in batches on ``device`` (default: the
-    model's). ``mean`` is the training-mean spectrogram of the spectrogram model."""
+    model's). ``mean`` is the training-mean spectrogram of the spectrogram model, ``norm``
+    the waveform model's normalisation (``preprocess.waveform_norm``)."""
     waves = signals_or_waves.waves if isinstance(signals_or_waves, Signals) else signals_or_waves
     device = torch.device(device) if device is not None else next(model.parameters()).device
     kind = INPUTS[model_name]
@@ -268,7 +270,7 @@ def logits(
     out = []
     try:
         for start in range(0, waves.shape[0], batch_size):
-            x = model_input(kind, waves[start : start + batch_size].to(device), mean)
+            x = model_input(kind, waves[start : start + batch_size].to(device), mean, norm)
             with _autocast(device, bf16):
                 out.append(model(x).float())
     finally:
@@ -286,9 +288,10 @@ def predict(
     batch_size: int = 100,
     device: str | torch.device | None = None,
     bf16: bool = False,
+    norm: str = "original",
 ) -> torch.Tensor:
     """Predicted labels ``(N,)`` int64 (see :func:`logits`)."""
-    return logits(model, model_name, signals_or_waves, mean, batch_size, device, bf16).argmax(1)
+    return logits(model, model_name, signals_or_waves, mean, batch_size, device, bf16, norm).argmax(1)
 
 
 def confusion(labels: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -359,7 +362,7 @@ class Trainer:
 
     ``waves`` ``(N, 8000)`` and ``labels`` ``(N,)`` are the training set; they move to
     ``device`` once and each batch's features are computed there. ``mean`` is the training-mean
-    spectrogram (spectrogram input only).
+    spectrogram (spectrogram input only), ``waveform_norm`` the waveform input's normalisation.
     """
 
     def __init__(
@@ -374,8 +377,10 @@ class Trainer:
         mean: torch.Tensor | None = None,
         device: torch.device = torch.device("cpu"),
         seeds: tuple[int, int, int] = (0, 1, 2),
+        waveform_norm: str = "original",
     ) -> None:
         self.model_name, self.task, self.schedule, self.config = model_name, task, schedule, config
+        self.waveform_norm = waveform_norm
         self.kind = INPUTS[model_name]
         self.device = device
         self.bf16 = config.bf16 and device.type == "cuda"
@@ -400,7 +405,7 @@ class Trainer:
         self._counts = {k: 0 for k in self._stats}
 
     def inputs(self, waves: torch.Tensor) -> torch.Tensor:
-        x = model_input(self.kind, waves, self.mean)
+        x = model_input(self.kind, waves, self.mean, self.waveform_norm)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def step(self) -> None:
@@ -437,7 +442,8 @@ class Trainer:
 
     def evaluate(self, signals: Signals) -> tuple[float, float, torch.Tensor]:
         """``(loss, accuracy %, predictions (N,))`` of the current weights on ``signals``."""
-        out = logits(self.net, self.model_name, signals.waves, self.mean, self.config.batch_size, self.device, self.bf16)
+        out = logits(self.net, self.model_name, signals.waves, self.mean, self.config.batch_size, self.device,
+                     self.bf16, self.waveform_norm)
         labels = signals.labels(self.task)
         predicted = out.argmax(1)
         return F.cross_entropy(out, labels).item(), 100.0 * (predicted == labels).sum().item() / len(labels), predicted
@@ -510,7 +516,7 @@ def run_key(run: Run, model: str, task: str) -> str:
     t = run.config.train
     relevant = {
         "data": run.data,
-        "synthetic": (asdict(run.config.data) | {"source": None}) if run.data == "synthetic" else None,
+        "synthetic": (key_fields(run.config.data) | {"source": None}) if run.data == "synthetic" else None,
         # fields added to these sections later enter only where they leave their default, as below
         # preprocess.length left the profiles (the networks' input is fixed at 8000 samples); its
         # value stays in the key so that runs trained while it was a field stay valid
@@ -673,6 +679,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     trainer = Trainer(
         model, task, schedule, t, data.train.waves, data.train.labels(task),
         mean=mean, device=device, seeds=_seeds(t.seed, model, task, fold),
+        waveform_norm=run.config.preprocess.waveform_norm,
     )
     folder.mkdir(parents=True, exist_ok=True)
     state = _load_checkpoint(folder, log)
@@ -734,6 +741,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     result = {
         "model": model, "task": task, "fold": fold, "key": key,
         "test_accuracy": test_acc,
+        "chance_accuracy": chance_accuracy(data.validation.labels(task), N_CLASSES[task]),
         "n_test": len(data.test), "n_train": len(data.train), "n_validation": len(data.validation),
         "classes": list(CLASS_NAMES[task]),
         "confusion": matrix.tolist(),
@@ -747,6 +755,44 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     save_json(folder / RESULT, result)
     (folder / PREVIOUS).unlink(missing_ok=True)  # the run is complete; the final checkpoint stays
     return result
+
+
+# A run "did not learn" when its final validation accuracy has not left chance (the share of
+# the validation set's most common class) by this fraction of the way to 100 %: 28 % for ten
+# balanced digits, 60 % for two balanced genders.
+LEARNED_MARGIN = 0.2
+
+
+def chance_accuracy(labels: torch.Tensor, n_classes: int) -> float:
+    """The accuracy (%) of always answering the most common class of ``labels`` ``(N,)``."""
+    if len(labels) == 0:
+        return 100.0 / n_classes
+    return 100.0 * torch.bincount(labels.long(), minlength=n_classes).max().item() / len(labels)
+
+
+def did_not_learn(result: dict) -> bool:
+    """Whether a finished run's final validation accuracy is still near chance (see
+    :data:`LEARNED_MARGIN`); such a run is flagged wherever its numbers are shown."""
+    chance, final = _chance_and_final(result)
+    return final < chance + LEARNED_MARGIN * (100.0 - chance)
+
+
+def _chance_and_final(result: dict) -> tuple[float, float]:
+    """A result's chance accuracy and final validation accuracy (%); results written before
+    the chance was recorded assume balanced classes."""
+    chance = result.get("chance_accuracy", 100.0 / N_CLASSES[result["task"]])
+    final = result["validation"][-1]["val_accuracy"] if result.get("validation") else result["test_accuracy"]
+    return chance, final
+
+
+def learning_verdict(result: dict) -> str:
+    """One line on a run that did not learn ("" for one that did), for logs and pages."""
+    if not did_not_learn(result):
+        return ""
+    chance, final = _chance_and_final(result)
+    return (f"{result['model']}/{result['task']} fold {result['fold']} DID NOT LEARN: final validation accuracy "
+            f"{final:.1f} % against {chance:.1f} % by chance after "
+            f"{result['iterations']:,} iterations; its numbers are not a result")
 
 
 # --- the public entry points --------------------------------------------------------------
@@ -798,6 +844,8 @@ def ensure_trained(run: Run, model: str, task: str, fold: int, device: str | tor
                 result = _train(run, model, task, fold, dev, progress=progress, log=log)
                 log(f"{model}/{task} fold {fold}: test accuracy {result['test_accuracy']:.2f} % "
                     f"after {result['iterations']} iterations ({result['train_seconds']:.0f} s on {dev})")
+                if did_not_learn(result):
+                    log(f"WARNING: {learning_verdict(result)}")
     return folder / MODEL
 
 
@@ -875,7 +923,8 @@ def table1(run: Run) -> list[dict]:
     standard deviation over folds (ddof=1; 0 for a single fold) — the paper does not say
     which it reports. ``paper_mean``/``paper_std`` are the paper's numbers. A task that the
     corpus cannot be split for (:func:`skipped_tasks`) has a row per model with ``mean`` and
-    ``std`` None, no folds, and ``skipped``: the reason.
+    ``std`` None, no folds, and ``skipped``: the reason. ``did_not_learn`` lists the folds
+    whose run ended near chance (:func:`did_not_learn`), ``did_not_learn_reason`` says how.
     """
     by_pair: dict[tuple[str, str], list[dict]] = {}
     for r in results(run):
@@ -901,6 +950,8 @@ def table1(run: Run) -> list[dict]:
             "mean": float(np.mean(acc)),
             "std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
             "paper_mean": paper_mean, "paper_std": paper_std,
+            "did_not_learn": [r["fold"] for r in found if did_not_learn(r)],
+            "did_not_learn_reason": "; ".join(learning_verdict(r) for r in found if did_not_learn(r)) or None,
         })
     return rows
 
@@ -920,12 +971,15 @@ def table1_numbers(rows: list[dict]) -> dict[str, float | int]:
 
 def format_table1(rows: list[dict], *, markdown: bool = False) -> str:
     """Table 1 as text (or a Markdown table): ours beside the paper's, and the difference.
-    A skipped row reads "not run"; its reason follows the table once per task."""
+    A skipped row reads "not run"; its reason follows the table once per task. A row with a
+    fold that did not learn is marked so, and the verdict follows the table."""
     header = ["model", "input", "task", "folds", "ours (%)", "paper (%)", "ours - paper"]
     lines = []
     for r in rows:
         ran = r.get("skipped") is None
         ours = f"{r['mean']:.2f} ± {r['std']:.2f}" if ran else "not run"
+        if r.get("did_not_learn"):
+            ours += f" (DID NOT LEARN: fold {', '.join(map(str, r['did_not_learn']))})"
         lines.append([
             r["model"], INPUTS[r["model"]], r["task"], str(len(r["folds"])),
             ours, f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}",
@@ -935,6 +989,7 @@ def format_table1(rows: list[dict], *, markdown: bool = False) -> str:
               "mean ± sample std (ddof=1) over folds") if rows else "no finished runs"
     reasons = {r["task"]: r["skipped"] for r in rows if r.get("skipped") is not None}
     notes = [f"{task} task not run: {reason}" for task, reason in reasons.items()]
+    notes += [r["did_not_learn_reason"] for r in rows if r.get("did_not_learn_reason")]
     if markdown:
         return _markdown(header, lines) + "".join(f"\n\n*{line}.*" for line in [f"{source}; paper: Becker et al., Table 1", *notes])
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
@@ -981,7 +1036,7 @@ def format_runs(results: list[dict]) -> str:
     """One Markdown row per finished fold: test accuracy, set sizes, tested iteration, time."""
     header = ["model", "task", "fold", "test accuracy (%)", "train / validation / test recordings", "tested iteration", "training time", "device"]
     lines = [[
-        r["model"], r["task"], str(r["fold"]), f"{r['test_accuracy']:.2f}",
+        r["model"], r["task"], str(r["fold"]), f"{r['test_accuracy']:.2f}" + (" (did not learn)" if did_not_learn(r) else ""),
         f"{r['n_train']} / {r['n_validation']} / {r['n_test']}",
         f"{r['tested_iteration']:,} of {r['iterations']:,} ({r['select']})",
         f"{r['train_seconds'] / 60:.1f} min", r["device"],

@@ -421,6 +421,83 @@ def test_the_cache_is_keyed_by_the_fit(tmp_path, make_noise_corpus, write_wav, m
     assert int(first.trimmed[3]) == 0 < int(strict.trimmed[3])  # noise 50 dB down: silence only at 40 dB
 
 
+# --- AudioNet's robust normalisation (preprocess.waveform_norm: robust) ---------------------
+
+def robust_reference(x: np.ndarray) -> np.ndarray:
+    """The robust normalisation the slow, obvious way, in float64, one row at a time."""
+    out = np.zeros_like(x, dtype=np.float64)
+    for i, row in enumerate(x.astype(np.float64)):
+        active = row != 0
+        if not active.any():
+            continue
+        centred = row.copy()
+        centred[active] -= row[active].mean()
+        mag = np.abs(centred)
+        nonzero = mag[mag != 0]
+        p95 = np.percentile(nonzero, 95) if nonzero.size else 0.0
+        divisor = max(p95, preprocess.ROBUST_FLOOR * mag.max(), preprocess.ROBUST_MIN_DIVISOR)
+        out[i] = centred / divisor
+    return out
+
+
+def real_like_clips(seed: int) -> np.ndarray:
+    """``(8, 8000)`` int16-scale clips of what real recordings do to the original scaling: DC
+    offsets of either sign, a short quiet word in a long padding, a clipped word, a lone sample,
+    silence, and two ordinary words."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((8, 8000))
+    word = lambda n, level: level * rng.normal(0, 1, n) * np.hanning(n)  # noqa: E731
+    x[0, 1000:6000] = word(5000, 150) - 300  # a quiet word with a negative DC offset
+    x[1, 2000:7000] = word(5000, 800) + 300  # positive DC offset
+    x[2, 3000:3250] = word(250, 50)  # a 31 ms word: under 5 % of the samples are positive
+    x[3, 500:7500] = np.clip(word(7000, 30000), -32768, 32767)  # clipped
+    x[4, 4000] = 17.0
+    x[6, 100:7900] = word(7800, 2000)
+    x[7, 0:8000] = word(8000, 500) + rng.normal(0, 5, 8000)
+    return x  # row 5: silence
+
+
+def test_robust_normalisation_equals_its_float64_reference():
+    x = np.concatenate([real_like_clips(0), padded_clips(6, seed=9)])
+    got = waveform_input(torch.from_numpy(x), "robust").numpy()
+    np.testing.assert_allclose(got, robust_reference(x), rtol=1e-10, atol=1e-12)
+
+
+def test_robust_normalisation_is_bounded_where_the_original_blows_up():
+    x = torch.from_numpy(real_like_clips(1)).float()
+    original = waveform_input(x, "original").abs().amax(-1)
+    robust = waveform_input(x, "robust").abs().amax(-1)
+    assert original[[0, 2]].min() > 1e3  # a negative DC offset, a short word: the divisor is near 0.001
+    assert robust.max() <= 1 / preprocess.ROBUST_FLOOR + 1e-4
+    assert torch.isfinite(robust).all() and robust[5] == 0  # silence stays silence
+
+
+def test_robust_normalisation_removes_dc_keeps_padding_and_ignores_level():
+    x = torch.from_numpy(padded_clips(4, seed=2)[:4]).float()
+    base = waveform_input(x, "robust")
+    shifted = torch.where(x != 0, x + 250.37, x)
+    torch.testing.assert_close(waveform_input(shifted, "robust"), base, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(waveform_input(3.0 * x, "robust"), base, rtol=1e-5, atol=1e-6)
+    assert bool((base[x == 0] == 0).all())
+
+
+def test_robust_normalisation_batch_equals_stacked_items_and_model_input_passes_it_on():
+    x = torch.from_numpy(real_like_clips(3)).float()
+    stacked = torch.cat([waveform_input(x[i : i + 1], "robust") for i in range(len(x))])
+    torch.testing.assert_close(waveform_input(x, "robust"), stacked)
+    torch.testing.assert_close(preprocess.model_input("waveform", x, norm="robust")[:, 0], stacked)
+    torch.testing.assert_close(waveform_input(x.reshape(2, 4, -1), "robust").reshape(8, -1), stacked)
+    with pytest.raises(ValueError, match="robust"):
+        waveform_input(x, "loudest")
+
+
+def test_nonzero_percentile_is_numpys_over_the_nonzero_entries():
+    x = padded_clips(5, seed=6)
+    got = preprocess.nonzero_percentile(torch.from_numpy(np.abs(x)), 0.95).numpy()[:, 0]
+    want = [np.percentile(np.abs(r[r != 0]), 95) if (r != 0).any() else 0.0 for r in x]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_fit_figure_shows_each_recording_by_what_fitting_did():
     import matplotlib
 

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 import torch
 
 from audiomnist_core import cli, train
-from audiomnist_core.config import Schedule, TrainConfig
+from audiomnist_core.config import Schedule, TrainConfig, profile_path
 from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.runs import open_run, save_json
 
@@ -355,7 +356,9 @@ def test_table1_sample_std_over_finished_folds(env):
     rows = train.table1(run)
     assert len(rows) == 1  # audionet/gender has no finished fold
     row = rows[0]
-    assert set(row) == {"model", "task", "data", "profile", "folds", "accuracy", "mean", "std", "paper_mean", "paper_std"}
+    assert set(row) == {"model", "task", "data", "profile", "folds", "accuracy", "mean", "std", "paper_mean", "paper_std",
+                        "did_not_learn", "did_not_learn_reason"}
+    assert row["did_not_learn"] == [] and row["did_not_learn_reason"] is None
     assert row["folds"] == [0, 1, 3] and row["accuracy"] == [90.0, 92.0, 97.0]
     assert row["mean"] == pytest.approx(93.0)
     assert row["std"] == pytest.approx(((9 + 1 + 16) / 2) ** 0.5)  # sample std, ddof = 1
@@ -363,6 +366,38 @@ def test_table1_sample_std_over_finished_folds(env):
     text = train.format_table1(rows)
     assert "93.00 ± 3.61" in text and "95.82 ± 1.49" in text and "-2.82" in text
     assert "| alexnet | spectrogram | digits | 3 |" in train.format_table1(rows, markdown=True)
+
+
+def result_at(task: str, val_accuracy: float, chance: float | None = None, fold: int = 0) -> dict:
+    r = {"model": "audionet", "task": task, "fold": fold, "test_accuracy": val_accuracy, "iterations": 600,
+         "classes": list(train.CLASS_NAMES[task]), "validation": [{"iteration": 600, "val_accuracy": val_accuracy}]}
+    return r if chance is None else r | {"chance_accuracy": chance}
+
+
+def test_a_run_near_chance_did_not_learn():
+    assert train.chance_accuracy(torch.tensor([0, 1, 1, 1]), 2) == 75.0
+    assert train.chance_accuracy(torch.arange(10).repeat(3), 10) == pytest.approx(10.0)
+    # digits: chance 10 %, the line at 28 %; gender: chance 50 % (60 %), or the majority's share
+    assert train.did_not_learn(result_at("digits", 14.7)) and not train.did_not_learn(result_at("digits", 40.0))
+    assert train.did_not_learn(result_at("gender", 58.0)) and not train.did_not_learn(result_at("gender", 90.0))
+    assert train.did_not_learn(result_at("gender", 70.0, chance=68.0))  # always "male" on a 68 % male set
+    assert "DID NOT LEARN" in train.learning_verdict(result_at("digits", 14.7)) and train.learning_verdict(result_at("digits", 90.0)) == ""
+
+
+def test_table1_and_the_runs_table_flag_a_run_that_did_not_learn(env):
+    run = open_run(str(tiny_profile(env, folds="[0, 1]")), "synthetic")
+    for fold, accuracy in ((0, 14.7), (1, 91.0)):
+        folder = train.run_dir(run, "alexnet", "digits", fold)
+        save_json(folder / train.RESULT, result_at("digits", accuracy, fold=fold) | {
+            "model": "alexnet", "key": train.run_key(run, "alexnet", "digits")})
+        (folder / train.MODEL).write_bytes(b"")
+    (row,) = train.table1(run)
+    assert row["did_not_learn"] == [0] and "fold 0 DID NOT LEARN" in row["did_not_learn_reason"]
+    for text in (train.format_table1([row]), train.format_table1([row], markdown=True)):
+        assert "DID NOT LEARN: fold 0" in text and "14.7 % against 10.0 % by chance" in text
+    runs = train.format_runs([result_at("digits", 14.7) | {"model": "alexnet", "n_train": 1, "n_validation": 1, "n_test": 1,
+                                                            "tested_iteration": 600, "select": "final", "train_seconds": 60, "device": "cpu"}])
+    assert "14.70 (did not learn)" in runs
 
 
 # --- bad input through the CLI ------------------------------------------------------------
@@ -493,6 +528,8 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
     for r in rows:
         assert r["data"] == "synthetic" and r["profile"] == "smoke" and r["folds"] == [0] and r["std"] == 0.0
         assert r["mean"] == r["accuracy"][0]
+        result = json.loads((train.run_dir(run, r["model"], r["task"], 0) / train.RESULT).read_text())
+        assert r["did_not_learn"] == ([0] if train.did_not_learn(result) else [])
         assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], r["task"])]
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic")
     assert rc == 0 and "paper (%)" in out and "95.87 ± 2.85" in out
@@ -547,7 +584,12 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_and_released(env):
 def test_the_run_key_of_the_paper_recipe_is_what_it_was_before_the_recipe_fields(env):
     # Artifacts trained before `init` and `optimizer` existed (hours of a GPU) must stay valid:
     # at the paper's recipe the key is unchanged. Changing it invalidates every trained run.
-    smoke = open_run("smoke", "synthetic")
+    # The smoke profile as it was then: the clean synthetic corpus, the original waveform scaling.
+    old_smoke = yaml.safe_load(profile_path("smoke").read_text())
+    old_smoke["data"]["synth_style"] = "clean"
+    old_smoke["preprocess"]["waveform_norm"] = "original"
+    (env / "old-smoke.yaml").write_text(yaml.safe_dump(old_smoke | {"name": "smoke"}))
+    smoke = open_run(str(env / "old-smoke.yaml"), "synthetic")
     assert train.run_key(smoke, "alexnet", "digits") == "1447d1039fb1"
     glorot = open_run(str(tiny_profile(env, init="glorot")), "synthetic")
     adam = open_run(str(tiny_profile(env, optimizer="adam")), "synthetic")

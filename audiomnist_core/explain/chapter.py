@@ -57,9 +57,10 @@ def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice
     return profile_composite(choice, model_name, low, high)
 
 
-def model_inputs(model_name: str, waves: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
-    """The network input of padded waveforms ``(N, 8000)`` for ``model_name``."""
-    return model_input(INPUTS[model_name], waves, mean if INPUTS[model_name] == "spectrogram" else None)
+def model_inputs(model_name: str, waves: torch.Tensor, mean: torch.Tensor | None, norm: str = "original") -> torch.Tensor:
+    """The network input of padded waveforms ``(N, 8000)`` for ``model_name``; ``norm`` is
+    the waveform input's normalisation (``preprocess.waveform_norm``)."""
+    return model_input(INPUTS[model_name], waves, mean if INPUTS[model_name] == "spectrogram" else None, norm)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
             pass  # a damaged or older cache entry is recomputed, not trusted
     status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {label.split(':')[0]}")
     model = _trained_model(run, model_name, task, fold, device)
-    inputs = model_inputs(model_name, data.test.waves, mean)
+    inputs = model_inputs(model_name, data.test.waves, mean, run.config.preprocess.waveform_norm)
     labels = data.test.labels(task)
     predicted = targets_for(model, inputs, labels, "predicted", cfg.batch_size)
     targets = predicted if cfg.target == "predicted" else labels.long()
@@ -169,7 +170,7 @@ def _relevance_for(run, model_name: str, task: str, fold: int, wave: torch.Tenso
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     comp = run_composite(run, model_name, mean)
     model = _trained_model(run, model_name, task, fold, device)
-    inputs = model_inputs(model_name, wave.reshape(1, -1), mean)
+    inputs = model_inputs(model_name, wave.reshape(1, -1), mean, run.config.preprocess.waveform_norm)
     return attribution(model, inputs, torch.tensor([target]), run.config.explain.method, composite=comp)[0]
 
 
@@ -219,7 +220,7 @@ def figure2_data(run, fold: int, prefer: int | None = None, device=None) -> dict
     rel = ra.relevance[i].reshape(-1)
     offset, length = int(gender.offsets[i]), int(gender.lengths[i])
     return {
-        "input": model_inputs("audionet", gender.waves[i : i + 1], None).reshape(-1).numpy(),
+        "input": model_inputs("audionet", gender.waves[i : i + 1], None, run.config.preprocess.waveform_norm).reshape(-1).numpy(),
         "wave": gender.waves[i],
         "relevance": rel.numpy(),
         "offset": offset,
@@ -253,7 +254,8 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
     idx = torch.tensor(chosen, dtype=torch.long)
     spectral = INPUTS[model_name] == "spectrogram"
     inputs = (np.stack([_spectrogram_db(test.waves[i]) for i in chosen]) if spectral
-              else model_inputs(model_name, test.waves[idx], None).reshape(len(chosen), -1).numpy())
+              else model_inputs(model_name, test.waves[idx], None, run.config.preprocess.waveform_norm)
+              .reshape(len(chosen), -1).numpy())
     return {
         "inputs": inputs,
         "relevances": ex.relevance[idx].reshape(inputs.shape).numpy(),
