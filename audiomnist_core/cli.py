@@ -126,8 +126,7 @@ def cmd_bench(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        for key, value in result.items():
-            print(f"{key:32s} {value}")
+        print(bench.summary(result))
     return 0
 
 
@@ -210,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder that receives _build/ (executed chapters and html); default: the checkout")
     p.set_defaults(func=cmd_book)
 
-    p = sub.add_parser("bench", help="performance ratios measured side by side in one run")
+    p = sub.add_parser("bench", help="performance ratios measured side by side in one run (each pair interleaved "
+                       "ABBA, medians; the JSON names the headline figures and holds every timing)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.add_argument("--only", action="append", default=None, metavar="CASE",
                    help="run only this benchmark (repeatable): preprocess, train (efficiencies and the "

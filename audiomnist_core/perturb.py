@@ -466,9 +466,10 @@ def zeroing_fold(run, model_name: str, task: str, fold: int, device: torch.devic
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population standard deviation over folds (0 for a single fold)."""
+    """Mean and sample standard deviation (``ddof=1``; 0 for a single fold) over folds, the
+    definition of Table 1 (:func:`train.table1`), so that every spread in the book is one kind."""
     a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std())
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
 def perturb_profile(run, device: str | torch.device | None = None) -> dict:

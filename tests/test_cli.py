@@ -1,5 +1,7 @@
 """The ``audiomnist bench`` command: JSON only on stdout, cases in order, missing ones skipped.
 
+(The harness itself, its ABBA order and every case on tiny settings: test_bench.py.)
+
 (The splits and profile errors of the CLI are tested in test_splits.py and test_config.py.)
 """
 from __future__ import annotations
@@ -41,15 +43,23 @@ def test_bench_json_is_the_only_stdout(fake_cases, capsys):
     assert cli.main(["bench", "--json"]) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
-    assert list(doc) == ["first_speedup", "second_ratio", "machine"]
+    assert list(doc) == ["headline", "secondary", "first_speedup", "second_ratio", "timings", "runtime_s", "machine"]
     assert doc["first_speedup"] == 2.5 and doc["machine"]["cpu_count"] >= 1
+    assert set(doc["runtime_s"]) == {"first", "second", "total"}
     assert "missing" in captured.err and "skipped" in captured.err
     assert "first is running" in captured.err
 
 
 def test_bench_only_runs_the_named_cases(fake_cases, capsys):
     assert cli.main(["bench", "--json", "--only", "second"]) == 0
-    assert list(json.loads(capsys.readouterr().out)) == ["second_ratio", "machine"]
+    doc = json.loads(capsys.readouterr().out)
+    assert "first_speedup" not in doc and doc["second_ratio"] == 0.5 and set(doc["runtime_s"]) == {"second", "total"}
+
+
+def test_bench_text_lists_the_figures(fake_cases, capsys):
+    assert cli.main(["bench"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["first_speedup", "2.5"] and out[-1].startswith("runtime_s")
 
 
 def test_bench_unknown_case_is_one_line(fake_cases, capsys):
@@ -60,13 +70,6 @@ def test_bench_unknown_case_is_one_line(fake_cases, capsys):
 
 def test_the_harness_puts_preprocessing_first():
     assert bench.CASES[0] == "preprocess"
-
-
-def test_side_by_side_alternates_and_takes_medians():
-    calls = []
-    timing = bench.side_by_side({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3)
-    assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert set(timing) == {"a", "b"} and all(t.wall >= 0 and t.cpu >= 0 for t in timing.values())
 
 
 def test_bench_preprocess_sides_compute_the_same_spectrograms(tmp_path, make_noise_corpus):

@@ -239,9 +239,11 @@ def test_curve_is_reproducible_and_accepts_precomputed_relevance():
         perturb.perturbation_curve(model, "audionet", waves, labels[:3], FRACTIONS, relevance=relevance)
 
 
-def test_at_fraction_reads_mean_and_std_over_folds():
+def test_at_fraction_reads_mean_and_sample_std_over_folds():
     entry = {"fractions": [0.0, 0.01], "curves": {"random": [[90.0, 94.0], [80.0, 84.0]]}}
-    assert perturb.at_fraction(entry, 0.01) == {"random": (82.0, 2.0)}
+    mean, std = perturb.at_fraction(entry, 0.01)["random"]
+    assert mean == 82.0 and std == pytest.approx(8 ** 0.5)  # sample std (ddof=1), as Table 1
+    assert perturb.at_fraction({"fractions": [0.01], "curves": {"random": [[80.0]]}}, 0.01) == {"random": (80.0, 0.0)}
     with pytest.raises(AudiomnistError, match="not on the profile's grid"):
         perturb.at_fraction(entry, 0.3)
 
@@ -281,10 +283,11 @@ def test_robust_until_and_tables():
     assert perturb.robust_until(entry, "random", 5.0) == 0.01
     assert perturb.robust_until(entry, "random", 20.0) == 0.5
     table = perturb.format_zeroing_at(entry, 0.01, perturb.PAPER_ZEROING_1PCT["audionet/digits"])
-    assert "| amplitude | 71.0 ± 1.0 | 85.0 |" in table and "| unperturbed | 91.0 ± 1.0 | 92.53 |" in table
+    # spreads are sample stds over the folds (ddof=1): [70, 72] -> 1.4, [20, 30] -> 7.1
+    assert "| amplitude | 71.0 ± 1.4 | 85.0 |" in table and "| unperturbed | 91.0 ± 1.4 | 92.53 |" in table
     fs = {"folds": [0, 1], "unperturbed": [96.0, 94.0], "accuracy": [20.0, 30.0], "opposite_share": [80.0, 70.0],
           "paper_mean": 20.3, "paper_std": 12.6}
-    assert "**25.0 ± 5.0**" in perturb.format_frequency_scaling(fs)
+    assert "**25.0 ± 7.1**" in perturb.format_frequency_scaling(fs)
 
 
 # --- the command line, end to end ---------------------------------------------------------

@@ -8,32 +8,37 @@ below ``2 x n_fractions x 3``. An untrained AudioNet and 64 synthetic padded wav
 batch) keep it short: the cost does not depend on the weights, nor the ranking work on what
 the samples say. Both sides run single-process on the CPU and are measured in CPU time of
 this process (``time.process_time``), so other work on a shared machine does not enter the
-ratio; the wall-clock seconds are reported beside it.
+ratio; the two are interleaved ABBA and the ratio is of their medians. The wall-clock
+seconds are reported beside it.
 """
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from . import interleaved, median, timings_doc
 from .signals import noise_bursts
 
 N_SAMPLES = 64
 BATCH = 100
+REPEATS = 3
+HEADLINE = ("perturbation_curve_cost",)
 
 
-def run(log=print) -> dict[str, float]:
+def run(log=print, *, samples: int = N_SAMPLES, fractions: int | None = None, repeats: int = REPEATS) -> dict:
+    """The cost ratio (see the module docstring) on ``samples`` noise bursts, over the first
+    ``fractions`` fractions of the quick profile's grid (all of them by default), each side
+    run ``repeats`` times."""
     from .. import explain, perturb, train
     from ..config import load_profile
     from ..models import build
 
     cfg = load_profile("quick").perturb
+    grid = list(cfg.fractions)[:fractions] if fractions is not None else list(cfg.fractions)
     with torch.random.fork_rng():  # the untrained weights, without touching the caller's RNG
         torch.manual_seed(0)
         model = build("audionet", "digits").eval()
-    waves = noise_bursts(N_SAMPLES, seed=1)
-    labels = torch.randint(0, 10, (N_SAMPLES,), generator=torch.Generator().manual_seed(2))
+    waves = noise_bursts(samples, seed=1)
+    labels = torch.randint(0, 10, (samples,), generator=torch.Generator().manual_seed(2))
     composite = explain.default_composite("audionet")
 
     def lrp(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -44,32 +49,27 @@ def run(log=print) -> dict[str, float]:
 
     def curve() -> None:
         perturb.perturbation_curve(
-            model, "audionet", waves, labels, cfg.fractions, perturb.STRATEGIES, lrp,
+            model, "audionet", waves, labels, grid, perturb.STRATEGIES, lrp,
             torch.Generator().manual_seed(0), cfg.random_draws, batch_size=BATCH,
         )
 
-    def timed(f) -> tuple[float, float]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        f()
-        return time.process_time() - cpu, time.perf_counter() - wall
-
     plain()  # warm-up: first-call allocations do not belong to either side
-    plain_times = [timed(plain) for _ in range(3)]
-    curve_time, curve_wall = timed(curve)
-    plain_time = statistics.median(cpu for cpu, _ in plain_times)
-    plain_wall = statistics.median(wall for _, wall in plain_times)
-    n = len(cfg.fractions)
-    ratio = curve_time / plain_time
-    log(f"perturbation curve: {curve_time:.2f} CPU s ({curve_wall:.2f} s wall) for {N_SAMPLES} samples, "
-        f"{n} fractions, {cfg.random_draws} random draws; plain evaluation {plain_time:.3f} CPU s "
-        f"({plain_wall:.3f} s wall); ratio {ratio:.1f} (goal < {2 * n * 3})")
+    times_curve, times_plain = interleaved(curve, plain, repeats)
+    t_curve, t_plain = median(times_curve), median(times_plain)
+    n = len(grid)
+    ratio = t_curve.cpu / t_plain.cpu
+    log(f"perturbation curve: {t_curve.cpu:.2f} CPU s ({t_curve.wall:.2f} s wall) for {samples} samples, "
+        f"{n} fractions, {cfg.random_draws} random draws; plain evaluation {t_plain.cpu:.3f} CPU s "
+        f"({t_plain.wall:.3f} s wall); ratio {ratio:.1f} (goal < {2 * n * 3}; medians of {repeats} ABBA)")
     return {
         "perturbation_curve_cost": ratio,
         "perturbation_curve_goal": float(2 * n * 3),
+        "perturbation_samples": float(samples),
         "perturbation_fractions": float(n),
         "perturbation_random_draws": float(cfg.random_draws),
-        "perturbation_curve_cpu_seconds": curve_time,
-        "perturbation_plain_eval_cpu_seconds": plain_time,
-        "perturbation_curve_wall_seconds": curve_wall,
-        "perturbation_plain_eval_wall_seconds": plain_wall,
+        "perturbation_curve_cpu_seconds": t_curve.cpu,
+        "perturbation_plain_eval_cpu_seconds": t_plain.cpu,
+        "perturbation_curve_wall_seconds": t_curve.wall,
+        "perturbation_plain_eval_wall_seconds": t_plain.wall,
+        "timings": {"curve_vs_plain": timings_doc("curve", times_curve, "plain", times_plain)},
     }

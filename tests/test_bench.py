@@ -1,0 +1,145 @@
+"""The benchmark harness: the ABBA order of its timings, and every case on tiny settings.
+
+No timed assertions (the machines are shared and noisy): the structure of the document and
+the finiteness of its figures only.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiomnist_core import bench
+
+# Figures every run of the case reports (on any device); the keys the test holds the cases to.
+EXPECTED = {
+    "preprocess": ("preprocess_cpu_time_ratio", "preprocess_cpu_time_goal", "preprocess_wall_time_ratio",
+                   "preprocess_files", "preprocess_files_per_s_ours", "preprocess_files_per_s_original",
+                   "preprocess_max_abs_db_diff"),
+    "train": ("train_efficiency_alexnet", "train_efficiency_audionet", "train_samples_per_s_alexnet",
+              "bare_samples_per_s_audionet", "paper_projected_hours", "train_bench_batch_size"),
+    "lrp": ("lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet", "zennit_vs_gradient_alexnet",
+            "zennit_vs_gradient_audionet", "relevance_test_set_seconds", "relevance_samples_per_s_alexnet"),
+    "perturb": ("perturbation_curve_cost", "perturbation_curve_goal", "perturbation_curve_cpu_seconds",
+                "perturbation_plain_eval_cpu_seconds"),
+}
+HEADLINE = {
+    "preprocess": ["preprocess_cpu_time_ratio"],
+    "train": ["train_efficiency_alexnet", "train_efficiency_audionet"],
+    "lrp": ["lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet"],
+    "perturb": ["perturbation_curve_cost"],
+}
+RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost")
+TINY_REPEATS = 3
+
+
+def tiny_corpus(root: Path, speakers=(1, 12), seconds: float = 0.4, rate: int = 48_000) -> Path:
+    """Noise recordings in AudioMNIST's layout, one per speaker and digit (a male and a female)."""
+    folder = root / "data"
+    folder.mkdir(parents=True)
+    meta = {f"{s:02d}": {"gender": "female" if s == 12 else "male", "age": "30"} for s in speakers}
+    (folder / "audioMNIST_meta.txt").write_text(json.dumps(meta))
+    rng = np.random.default_rng(0)
+    for s in speakers:
+        (folder / f"{s:02d}").mkdir()
+        for d in range(10):
+            sf.write(str(folder / f"{s:02d}" / f"{d}_{s:02d}_0.wav"), rng.uniform(-0.3, 0.3, int(seconds * rate)), rate,
+                     subtype="PCM_16")
+    return root
+
+
+def recorder(calls: list[str], name: str):
+    def fn():
+        calls.append(name)
+
+    return fn
+
+
+@pytest.mark.parametrize("repeats, order", [
+    (3, "ABBAAB"),
+    (4, "ABBAABBA"),
+    (5, "ABBAABBAAB"),
+])
+def test_interleaved_runs_the_sides_abba(repeats, order):
+    calls: list[str] = []
+    times_a, times_b = bench.interleaved(recorder(calls, "A"), recorder(calls, "B"), repeats)
+    assert "".join(calls) == order
+    assert len(times_a) == len(times_b) == repeats
+    assert all(t.wall >= 0 and t.cpu >= 0 for t in times_a + times_b)
+
+
+def test_interleaved_syncs_before_and_after_each_run():
+    calls: list[str] = []
+    bench.interleaved(recorder(calls, "A"), recorder(calls, "B"), 3, sync=recorder(calls, "s"))
+    assert "".join(calls) == "sAssBssBssAssAssBs"
+
+
+def test_interleaved_asks_for_three_repeats_at_least():
+    with pytest.raises(ValueError, match="at least 3"):
+        bench.interleaved(lambda: None, lambda: None, 2)
+
+
+def test_median_of_each_clock():
+    times = [bench.Timing(3.0, 0.1), bench.Timing(1.0, 0.3), bench.Timing(2.0, 0.2)]
+    assert bench.median(times) == bench.Timing(2.0, 0.2)
+
+
+@pytest.fixture(scope="module")
+def tiny_document(tmp_path_factory):
+    """Every case, run once on tiny settings (seconds, not minutes)."""
+    root = tiny_corpus(tmp_path_factory.mktemp("bench") / "corpus")
+    settings = {
+        "preprocess": {"root": root, "repeats": TINY_REPEATS},
+        "train": {"batch_size": 2, "steps": 1, "repeats": TINY_REPEATS},
+        "lrp": {"batch": 2, "repeats": TINY_REPEATS},
+        "perturb": {"samples": 4, "fractions": 3, "repeats": TINY_REPEATS},
+    }
+    lines: list[str] = []
+    doc = bench.run_all(log=lambda *a, **k: lines.append(" ".join(map(str, a))), settings=settings)
+    return doc, lines
+
+
+def test_every_case_reports_its_keys(tiny_document):
+    doc, lines = tiny_document
+    assert list(doc)[:2] == ["headline", "secondary"] and list(doc)[-3:] == ["timings", "runtime_s", "machine"]
+    assert doc["headline"] == HEADLINE
+    assert doc["secondary"] == {"preprocess": ["preprocess_wall_time_ratio"]}
+    for case, keys in EXPECTED.items():
+        missing = [k for k in keys if k not in doc]
+        assert not missing, f"{case}: {missing}"
+        assert any(line.startswith(f"bench: {case}") for line in lines)
+    assert set(doc["runtime_s"]) == set(bench.CASES) | {"total"}
+    json.dumps(doc, allow_nan=False)  # one JSON document, no NaN or infinity in it
+
+
+def test_every_ratio_is_positive_and_finite(tiny_document):
+    doc, _ = tiny_document
+    figures = {k: v for k, v in doc.items() if isinstance(v, float)}
+    assert all(math.isfinite(v) for v in figures.values()), figures
+    ratios = {k: v for k, v in figures.items() if any(m in k for m in RATIO_MARKERS) and not k.endswith("_goal")}
+    assert set(ratios) >= {k for keys in HEADLINE.values() for k in keys}
+    assert all(v > 0 for v in ratios.values()), ratios
+
+
+def test_every_case_keeps_its_individual_abba_timings(tiny_document):
+    doc, _ = tiny_document
+    assert set(doc["timings"]) == set(bench.CASES)
+    for case, pairs in doc["timings"].items():
+        assert pairs, case
+        for pair in pairs.values():
+            assert pair["order"] == "ABBA" and pair["repeats"] >= bench.MIN_REPEATS
+            for side in (pair["a"], pair["b"]):
+                assert len(pair[side]["wall_s"]) == len(pair[side]["cpu_s"]) == pair["repeats"]
+                assert all(math.isfinite(t) and t >= 0 for t in pair[side]["wall_s"] + pair[side]["cpu_s"])
+
+
+def test_summary_puts_the_headline_first(tiny_document):
+    doc, _ = tiny_document
+    text = bench.summary(doc).splitlines()
+    assert text[0].startswith("preprocess_cpu_time_ratio") and text[0].endswith("(headline)")
+    assert any(line.startswith("preprocess_wall_time_ratio") and line.endswith("(secondary)") for line in text)
+    assert text[-1].startswith("runtime_s")
