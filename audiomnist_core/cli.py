@@ -66,9 +66,9 @@ def cmd_data_splits(args) -> int:
     if args.root is None:
         folds = splits.paper_folds(args.task)
     else:
-        from .data import read_metadata
+        from .data import recorded_genders
 
-        genders = {s: sp.gender for s, sp in read_metadata(args.root).items()}
+        genders = recorded_genders(args.root)  # the speakers present, for a partial corpus
         folds = splits.folds(genders, args.task, seed=args.seed)
     doc = {"task": args.task, "folds": [f.to_dict() for f in folds]}
     if args.json:

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from . import splits
 from .config import Schedule, TrainConfig, key_fields
-from .data import GENDERS, read_metadata
+from .data import GENDERS, recorded_genders
 from .errors import AudiomnistError
 from .models import INPUTS, N_CLASSES, build
 from .preprocess import INPUT_LENGTH, Signals, corpus_signals, mean_spectrogram, model_input
@@ -113,7 +113,7 @@ def rng_scope(device: torch.device) -> Iterator[None]:
 # --- folds and their data -----------------------------------------------------------------
 
 def _genders(run: Run) -> dict[int, str]:
-    return {s: sp.gender for s, sp in read_metadata(run.corpus_root).items()}
+    return recorded_genders(run.corpus_root)
 
 
 def _folds(run: Run, task: str) -> list[splits.Fold]:
@@ -989,12 +989,15 @@ def format_table1(rows: list[dict], *, markdown: bool = False) -> str:
               "mean ± sample std (ddof=1) over folds") if rows else "no finished runs"
     reasons = {r["task"]: r["skipped"] for r in rows if r.get("skipped") is not None}
     notes = [f"{task} task not run: {reason}" for task, reason in reasons.items()]
-    notes += [r["did_not_learn_reason"] for r in rows if r.get("did_not_learn_reason")]
-    if markdown:
-        return _markdown(header, lines) + "".join(f"\n\n*{line}.*" for line in [f"{source}; paper: Becker et al., Table 1", *notes])
+    failed = [r["did_not_learn_reason"] for r in rows if r.get("did_not_learn_reason")]
+    if markdown:  # a run that did not learn is a warning above everything that quotes its numbers
+        warnings = "".join(f"\n\n> **Warning:** {line}." for line in failed)
+        return _markdown(header, lines) + warnings + "".join(
+            f"\n\n*{line}.*" for line in [f"{source}; paper: Becker et al., Table 1", *notes])
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines), source, *notes])
+    return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines), source, *notes,
+                      *(f"WARNING: {line}" for line in failed)])
 
 
 def curves(run: Run) -> dict[tuple[str, str, int], list[dict]]:

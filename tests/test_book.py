@@ -130,8 +130,11 @@ def test_chapter_parameters_pin_the_resolved_run(tmp_path):
 
 
 def fake_build(monkeypatch, tmp_path, speakers, write_metadata):
-    """``book.build`` on a fake run whose corpus has only metadata; what it passed to build_book and logged."""
-    write_metadata(tmp_path / "data", speakers)
+    """``book.build`` on a fake run whose corpus has metadata and a short file per speaker; what it
+    passed to build_book and logged."""
+    from corpora import write_roster
+
+    write_roster(tmp_path, speakers)
     opened, built, lines = [], [], []
     run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path, root=tmp_path / "runs" / "smoke-synthetic",
                           label=lambda: "profile 'smoke' on the SYNTHETIC corpus")

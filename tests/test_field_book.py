@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import FIELD_RATE, FIELD_REPS, NOISE_LEVEL, NOISE_SECONDS, RAGGED
+from corpora import FIELD_RATE, FIELD_REPS, NOISE_LEVEL, NOISE_SECONDS, RAGGED
 
 from audiomnist_core.runs import repo_root
 

@@ -353,7 +353,9 @@ def test_cli_perturb_json_says_what_a_one_gender_corpus_skips(tmp_path, monkeypa
     from audiomnist_core import cli, splits
 
     monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
-    write_metadata(tmp_path / "male" / "data", [1, 2, 3, 4, 5])  # the folds need no recordings
+    from corpora import write_roster
+
+    write_roster(tmp_path / "male", [1, 2, 3, 4, 5])  # one short file each: the folds need no more
     profile = tmp_path / "gender.yaml"
     profile.write_text(TINY.replace("audionet/digits", "audionet/gender"))
     argv = ["perturb", "--profile", str(profile), "--data", str(tmp_path / "male"), "--device", "cpu", "--json"]
@@ -410,3 +412,66 @@ def test_figure3_panels_lines_and_chance():
     assert "highest relevance (LRP)" in labels
     fig = figures.figure3({"audionet/digits": {**entry, "method": "integrated_gradients"}}, ["audionet/digits"])
     assert "highest relevance (integrated gradients)" in [line.get_label() for line in fig.axes[0].get_lines()]
+
+
+# --- the curve against the obvious loop ---------------------------------------------------
+
+class Linear(nn.Module):
+    """A small linear classifier of any input shape: quick, and sensitive to every feature."""
+
+    def __init__(self, n_features: int, n_classes: int, seed: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n_features, n_classes)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(n_classes, n_features, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def naive_curve(model, name, waves, labels, fractions, strategy, relevance, scores, mean, norm):
+    """Zero, then predict, one input and one fraction at a time, with numpy's stable sort."""
+    import numpy as np
+
+    feats = perturb._features(name, waves, norm)[0] if name == "audionet" else spectrogram(waves)
+    floor = 0.0 if name == "audionet" else perturb.FLOOR_DB
+    out = []
+    for f in fractions:
+        correct = 0
+        for i in range(len(waves)):
+            x = feats[i].reshape(-1).clone()
+            active = (x != floor).numpy()
+            if strategy == "amplitude":
+                score = np.where(active, np.abs((x - floor).numpy()), -np.inf)
+            elif strategy == "random":
+                score = np.where(active, scores[i].reshape(-1).numpy(), -np.inf)
+            else:
+                score = relevance[i].reshape(-1).numpy()
+            k = round(f * int(active.sum()))
+            x[np.argsort(-score, kind="stable")[:k]] = floor
+            x = x.reshape(feats[i].shape)
+            if mean is not None:
+                x = x - mean
+            with torch.no_grad():
+                correct += int(model(x[None, None]).argmax(-1)[0] == labels[i])
+        out.append(100.0 * correct / len(waves))
+    return out
+
+
+@pytest.mark.parametrize(("name", "norm"), [("audionet", "original"), ("audionet", "robust"), ("alexnet", "original")])
+@pytest.mark.parametrize("strategy", perturb.STRATEGIES)
+def test_perturbation_curve_equals_the_naive_loop(name, strategy, norm):
+    waves = padded_waves(6, seed=21)
+    n = 8000 if name == "audionet" else FREQ_BINS * FREQ_BINS
+    model = Linear(n, 10, seed=3).eval()
+    mean = spectrogram(waves).mean(0) if name == "alexnet" else None
+    labels = _labels_half_right(model, name, waves, 10, mean) if name == "audionet" else torch.arange(6) % 10
+    relevance = torch.randn(6, n, generator=torch.Generator().manual_seed(4))
+    fractions = (0.0, 0.01, 0.1, 0.37, 0.9, 1.0)
+    curves = perturb.perturbation_curve(
+        model, name, waves, labels, fractions, (strategy,), relevance, torch.Generator().manual_seed(5),
+        draws=1, mean=mean, batch_size=len(waves), waveform_norm=norm,
+    )
+    scores = torch.rand((6, n), generator=torch.Generator().manual_seed(5))  # the draw the curve's one batch makes
+    assert curves[strategy] == naive_curve(model, name, waves, labels, fractions, strategy, relevance, scores, mean, norm)
+    assert len(set(curves[strategy])) > 1  # the fractions change the answer: the comparison can fail

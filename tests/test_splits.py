@@ -85,8 +85,14 @@ def test_cli_splits_json_is_exactly_the_spec(task, table):
     assert {**doc, "folds": [{k: sorted(v) for k, v in f.items()} for f in doc["folds"]]} == expected_json(task, table)
 
 
-def test_cli_splits_of_a_corpus_root(tmp_path, write_metadata, capsys):
+def speak(root, speakers, write_wav) -> None:
+    for s in speakers:
+        write_wav(root / "data" / f"{s:02d}" / f"0_{s:02d}_0.wav", seconds=0.01, seed=s)
+
+
+def test_cli_splits_of_a_corpus_root(tmp_path, write_metadata, write_wav, capsys):
     write_metadata(tmp_path / "data", [1, 2, 3, 4, 5, 6, 12, 26, 28, 36, 43, 47, 52, 56])
+    speak(tmp_path, [1, 2, 3, 4, 5, 6, 12, 26, 28, 36, 43, 47, 52, 56], write_wav)
     assert cli.main(["data", "splits", "--task", "gender", "--root", str(tmp_path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     expected = [f.to_dict() for f in generic_folds({s: "female" if s in FEMALE else "male" for s in
@@ -94,8 +100,9 @@ def test_cli_splits_of_a_corpus_root(tmp_path, write_metadata, capsys):
     assert doc == {"task": "gender", "folds": expected}
 
 
-def test_cli_splits_impossible_task_is_one_line(tmp_path, write_metadata, capsys):
+def test_cli_splits_impossible_task_is_one_line(tmp_path, write_metadata, write_wav, capsys):
     write_metadata(tmp_path / "data", [1, 2, 3, 4, 5])  # male only
+    speak(tmp_path, [1, 2, 3, 4, 5], write_wav)
     assert cli.main(["data", "splits", "--task", "gender", "--root", str(tmp_path), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -182,3 +189,17 @@ def test_skipped_tasks_of_a_corpus_with_one_gender():
     genders = roster(0, 6)
     assert splits.skipped_tasks(genders) == {"gender": splits.task_skip_reason(genders, "gender")}
     assert len(folds(genders, "digits")) == 5
+
+
+def test_a_partial_corpus_is_split_among_the_speakers_present(real_sample, capsys):
+    """The real sample: 15 of the metadata's 60 speakers have recordings (3 of them female). The
+    digit folds are made of those 15, not of AudioMNIST's roster; the gender task is skipped."""
+    from audiomnist_core.data import recorded_genders
+
+    genders = recorded_genders(real_sample)
+    assert len(genders) == 15 and sorted(s for s, g in genders.items() if g == "female") == [26, 52, 56]
+    assert cli.main(["data", "splits", "--task", "digits", "--root", str(real_sample), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    used = {s for f in doc["folds"] for part in ("train", "validation", "test") for s in f[part]}
+    assert used == set(genders)
+    assert "female" in (splits.task_skip_reason(genders, "gender") or "")

@@ -410,6 +410,8 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_cli_fold_out_of_range(env, capsys):
+    open_run("smoke", "synthetic")  # the corpus first: its synthesis reports progress on stderr
+    capsys.readouterr()
     rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", "synthetic", "--model", "alexnet", "--task", "digits", "--fold", "7")
     assert rc == 1 and "fold 7 is out of range" in err and len(err.strip().splitlines()) == 1
 
@@ -436,9 +438,10 @@ def test_cli_task_the_corpus_cannot_support_is_not_run_with_its_reason(env, caps
 # --- a corpus with one gender -------------------------------------------------------------
 
 def one_gender(folder: Path, write_metadata) -> Path:
-    """A corpus of 5 male speakers, metadata only: what decides the folds and the skipped tasks."""
-    write_metadata(folder / "data", [1, 2, 3, 4, 5])
-    return folder
+    """A corpus of 5 male speakers (metadata and a short file each)."""
+    from corpora import write_roster
+
+    return write_roster(folder, [1, 2, 3, 4, 5])
 
 
 def test_the_gender_task_of_a_one_gender_corpus_is_skipped_once_with_its_reason(env, write_metadata):

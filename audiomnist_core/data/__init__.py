@@ -11,6 +11,7 @@ from .corpus import (
     index_recordings,
     read_metadata,
     read_wav,
+    recorded_genders,
 )
 from .fetch import CorpusUnavailable, ensure_audiomnist, fetch
 from .synth import ensure_synthetic, synthesize
@@ -18,5 +19,5 @@ from .verify import verify
 
 __all__ = [
     "GENDERS", "META_NAME", "CorpusError", "CorpusSummary", "corpus_summary", "Recording", "Speaker", "data_folder", "index_recordings",
-    "read_metadata", "read_wav", "CorpusUnavailable", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
+    "read_metadata", "read_wav", "recorded_genders", "CorpusUnavailable", "ensure_audiomnist", "fetch", "ensure_synthetic", "synthesize", "verify",
 ]

@@ -116,6 +116,18 @@ def index_recordings(root: str | Path) -> list[Recording]:
     return recordings
 
 
+def recorded_genders(root: str | Path) -> dict[int, str]:
+    """``{speaker: gender}`` of the metadata's speakers that have at least one recording: what
+    the folds are made of, so a partial corpus (some speakers' folders only) is split among
+    the speakers present rather than the roster of its metadata file."""
+    folder = data_folder(root)
+    present = {
+        int(d.name) for d in folder.iterdir()
+        if d.is_dir() and re.fullmatch(r"\d{2}", d.name) and any(FILENAME.match(w.name) for w in d.glob("*.wav"))
+    }
+    return {s: sp.gender for s, sp in read_metadata(root).items() if s in present}
+
+
 def data_shortfall(data: bytes) -> tuple[int, int] | None:
     """``(declared, present)`` bytes of a RIFF/WAVE ``data`` chunk cut short, else ``None``.
 
