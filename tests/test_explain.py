@@ -545,7 +545,7 @@ def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monke
     monkeypatch.setattr(train, "resolve_device", lambda name: torch.device("cpu"), raising=False)
     monkeypatch.setattr(train, "load_model", lambda *a, **k: model, raising=False)
 
-    inputs = explain.model_inputs("audionet", test.waves, None)
+    inputs = explain.model_inputs("audionet", test.waves, None, lrp_config.preprocess.waveform_norm)
     labels = test.labels("gender")
     lrp = explain.explain_test_set(Run(lrp_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
     swapped = explain.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
