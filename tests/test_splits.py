@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from corpora import write_roster
 
 from audiomnist_core import cli, splits
 from audiomnist_core.data import synth
@@ -85,14 +86,8 @@ def test_cli_splits_json_is_exactly_the_spec(task, table):
     assert {**doc, "folds": [{k: sorted(v) for k, v in f.items()} for f in doc["folds"]]} == expected_json(task, table)
 
 
-def speak(root, speakers, write_wav) -> None:
-    for s in speakers:
-        write_wav(root / "data" / f"{s:02d}" / f"0_{s:02d}_0.wav", seconds=0.01, seed=s)
-
-
-def test_cli_splits_of_a_corpus_root(tmp_path, write_metadata, write_wav, capsys):
-    write_metadata(tmp_path / "data", [1, 2, 3, 4, 5, 6, 12, 26, 28, 36, 43, 47, 52, 56])
-    speak(tmp_path, [1, 2, 3, 4, 5, 6, 12, 26, 28, 36, 43, 47, 52, 56], write_wav)
+def test_cli_splits_of_a_corpus_root(tmp_path, capsys):
+    write_roster(tmp_path, [1, 2, 3, 4, 5, 6, 12, 26, 28, 36, 43, 47, 52, 56])
     assert cli.main(["data", "splits", "--task", "gender", "--root", str(tmp_path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     expected = [f.to_dict() for f in generic_folds({s: "female" if s in FEMALE else "male" for s in
@@ -100,9 +95,8 @@ def test_cli_splits_of_a_corpus_root(tmp_path, write_metadata, write_wav, capsys
     assert doc == {"task": "gender", "folds": expected}
 
 
-def test_cli_splits_impossible_task_is_one_line(tmp_path, write_metadata, write_wav, capsys):
-    write_metadata(tmp_path / "data", [1, 2, 3, 4, 5])  # male only
-    speak(tmp_path, [1, 2, 3, 4, 5], write_wav)
+def test_cli_splits_impossible_task_is_one_line(tmp_path, capsys):
+    write_roster(tmp_path, [1, 2, 3, 4, 5])  # male only
     assert cli.main(["data", "splits", "--task", "gender", "--root", str(tmp_path), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
