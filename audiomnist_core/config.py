@@ -24,7 +24,11 @@ INITS = ("original", "glorot")
 OPTIMIZERS = ("sgd", "adam")
 WAVEFORM_NORMS = ("original", "robust")  # preprocess.waveform_norm
 SYNTH_STYLES = ("realistic", "clean")  # data.synth_style
-ATTRIBUTION_METHODS = ("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients")
+ATTRIBUTION_METHODS = (
+    "lrp", "lrp_epsilon_plus", "lrp_epsilon_plus_flat", "lrp_epsilon_gamma_box", "lrp_epsilon_alpha2_beta1",
+    "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "deeplift", "gradient_shap",
+    "occlusion", "random",
+)
 FITS = ("error", "trim", "trim_crop")
 
 
