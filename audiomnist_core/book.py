@@ -663,7 +663,7 @@ def build(profile: str | None = None, data: str | None = None, log: Log = print,
     sections are left out of the chapters (each chapter says so at its top).
     Returns 0; problems raise :class:`BookError` (or the run's own error) with one line.
     """
-    from .train import skipped_tasks
+    from .steps import skipped_tasks
 
     started = time.monotonic()
     run = open_run(profile, data, fit=fit, log=log)

@@ -82,34 +82,58 @@ def cmd_data_splits(args) -> int:
 # --- experiments --------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
-    from . import train
+    from . import steps
 
     run = _open_run(args)
-    train.train_profile(run, model=args.model, task=args.task, fold=args.fold, device=args.device)
+    steps.train_profile(run, model=args.model, task=args.task, fold=args.fold, device=args.device)
     return 0
 
 
 def cmd_table1(args) -> int:
-    from . import train
+    from . import report
+    from .steps import training
 
     run = _open_run(args)
-    rows = train.table1(run)
+    rows = report.table1(run)
     if args.json:
-        _print_json(rows)
+        _print_json({"rows": rows, "stamp": run.stamp(code=training.STEP.code_hash())})
     else:
-        print(train.format_table1(rows))
+        print(report.format_table1(rows))
     return 0
 
 
 def cmd_perturb(args) -> int:
-    from . import perturb
+    from . import steps
 
     run = _open_run(args)
-    result = perturb.perturb_profile(run, device=args.device)
+    result = steps.perturb_profile(run, device=args.device)
     if args.json:
         _print_json(result)
     else:
         print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from . import steps
+
+    run = _open_run(args)
+    listing = steps.describe_jobs(run)
+    if args.json:
+        _print_json(listing)
+    else:
+        for job in listing["jobs"]:
+            after = f" (after {', '.join(map(str, job['depends']))})" if job["depends"] else ""
+            print(f"{job['index']:4d}  {job['stage']:8s}  {job['name']}{after}")
+        print("arrays: " + ", ".join(f"{stage} {spec}" for stage, spec in listing["arrays"].items()))
+    return 0
+
+
+def cmd_run_job(args) -> int:
+    from . import steps
+
+    run = _open_run(args)
+    steps.run_job(run, args.index, device=args.device)
     return 0
 
 
@@ -202,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(p, device=True)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.set_defaults(func=cmd_perturb)
+
+    p = sub.add_parser("jobs", help="the profile's work as independent jobs in dependency order: train jobs "
+                       "(model x task x fold), then analysis jobs (relevance, zeroing, frequency scaling per fold)")
+    _profile_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print {profile, data, jobs: [{index, stage, name, depends}], arrays: {stage: 'first-last'}}")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("run-job", help="run one job of `audiomnist jobs` (a cluster array task; finished work is "
+                       "reused, a run another worker trains is waited for); scripts/slurm/ submits them all")
+    _profile_args(p, device=True)
+    p.add_argument("--index", type=int, required=True, help="the job's index in `audiomnist jobs`")
+    p.set_defaults(func=cmd_run_job)
 
     p = sub.add_parser("book", help="execute every chapter with the profile, then build the HTML book (what `make book` runs)")
     _profile_args(p)

@@ -250,30 +250,6 @@ def zeroing_grid(subject: Subject, index: int, fractions: Sequence[float], strat
     return player_grid(clips, list(strategies), [f"{100 * f:g} % zeroed" for f in fractions], title)
 
 
-def subjects(run, names: Sequence[str] = ("alexnet/gender", "audionet/digits", "audionet/gender"), device=None) -> dict[str, Subject]:
-    """The listening subjects of a run: each model of ``names`` that the profile trains, on
-    its first fold, with that fold's test recordings (never recordings the model trained on).
-    Models of a task that the corpus cannot be split for (``train.skipped_tasks``) are left out."""
-    from . import explain, train
-
-    device = train.resolve_device(device or run.config.train.device)
-    skipped = train.skipped_tasks(run)
-    out = {}
-    for name in names:
-        model_name, task = name.split("/")
-        if name not in run.config.train.runs or task in skipped:
-            continue
-        fold = train.folds_of(run, task)[0]
-        train.ensure_trained(run, model_name, task, fold, device)
-        data = train.fold_data(run, task, fold)
-        model = train.load_model(run, model_name, task, fold, device)
-        mean = data.mean if perturb.INPUTS[model_name] == "spectrogram" else None
-        composite = explain.run_composite(run, model_name, mean)
-        out[name] = Subject(model_name, task, fold, model, data.test, mean, device, composite,
-                            run.config.preprocess.waveform_norm)
-    return out
-
-
 # --- the live control ---------------------------------------------------------------------
 
 @dataclass

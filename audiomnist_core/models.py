@@ -133,3 +133,12 @@ def build(name: str, task: str, init: str = "original") -> nn.Module:
         raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     model = MODELS[name](N_CLASSES[task])
     return glorot(model) if init == "glorot" else model
+
+
+def network_input(model_name: str, waves: torch.Tensor, mean: torch.Tensor | None = None, norm: str = "original") -> torch.Tensor:
+    """The input of ``model_name`` for padded waveforms ``(N, 8000)``: the spectrogram model's
+    dB spectrogram minus ``mean`` (the fold's training mean), the waveform model's waveform
+    normalised by ``norm`` (``preprocess.waveform_norm``); see :func:`preprocess.model_input`."""
+    from .preprocess import model_input
+
+    return model_input(INPUTS[model_name], waves, mean if INPUTS[model_name] == "spectrogram" else None, norm)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .config import FITS, WAVEFORM_NORMS, PreprocessConfig
 from .data import CorpusError, Recording, read_wav
-from .runs import atomic_path, progress_bars, status
+from .runs import atomic_path, progress_bars, source_hash, status
 
 # STFT of the original code: scipy.signal.stft(x, 8000, nperseg=455, noverlap=420, window="hann")
 N_FFT = 455
@@ -537,12 +537,13 @@ def _fit_recordings(recordings: list[Recording], clips: list[np.ndarray], cfg: P
 
 
 CACHE_FIELDS = ("samples", "lengths", "digit", "rep", "trimmed", "cropped")
-CACHE_VERSION = 3  # 2: float32 resampling, as the original; 3: preprocess.fit, with what it cut
+# the code that makes a cache entry: a change to it (not to its comments) makes new entries
+CACHE_CODE = ("preprocess", "data.corpus")
 
 
 def _speaker_key(recordings: list[Recording], cfg: PreprocessConfig) -> str:
     fit = [cfg.fit] if cfg.fit == "error" else [cfg.fit, cfg.trim_db, TRIM_FRAME_S, TRIM_HOP_S]
-    h = hashlib.sha256(json.dumps([CACHE_VERSION, cfg.sample_rate, INPUT_LENGTH, cfg.resampler, *fit]).encode())
+    h = hashlib.sha256(json.dumps([source_hash(CACHE_CODE), cfg.sample_rate, INPUT_LENGTH, cfg.resampler, *fit]).encode())
     for r in recordings:
         st = r.path.stat()
         h.update(f"{r.path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
@@ -654,19 +655,3 @@ def mean_spectrogram(waves: torch.Tensor, batch_size: int = 256) -> torch.Tensor
     for start in range(0, waves.shape[0], batch_size):
         total += spectrogram(waves[start : start + batch_size]).sum(0, dtype=torch.float64)
     return (total / waves.shape[0]).to(torch.float32)
-
-
-def corpus_signals(run, *, progress: bool = True) -> Signals:
-    """Every recording of a run's corpus, decoded, resampled and padded per its profile.
-
-    The resampled clips are cached under ``runs/cache/<data>/``, shared by all profiles that
-    use the same corpus with the same resampling parameters.
-    """
-    from .data import index_recordings, read_metadata
-    from .runs import runs_dir
-
-    genders = {s: sp.gender for s, sp in read_metadata(run.corpus_root).items()}
-    recordings = index_recordings(run.corpus_root)
-    return load_signals(
-        recordings, genders, run.config.preprocess, runs_dir() / "cache" / run.data, progress=progress
-    )

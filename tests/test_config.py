@@ -179,7 +179,7 @@ def test_book_build_hands_its_fit_to_the_chapters(monkeypatch, tmp_path):
                           label=lambda: "profile 'smoke' on the mine corpus, recordings fitted by trim_crop")
     seen = {}
     monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: seen.update(opened=fit) or run)
-    monkeypatch.setattr("audiomnist_core.train.skipped_tasks", lambda run: {}, raising=False)  # where the build asks
+    monkeypatch.setattr("audiomnist_core.steps.skipped_tasks", lambda run: {}, raising=False)  # where the build asks
 
     def build_book(root, params, tag, **kwargs):
         seen.update(env=os.environ.get("AUDIOMNIST_FIT"), tag=tag)

@@ -22,7 +22,7 @@ from zennit.composites import (
 from zennit.rules import Epsilon as ZEpsilon
 from zennit.types import Convolution
 
-from audiomnist_core import explain
+from audiomnist_core import explain, models, steps
 from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.models import build
 from audiomnist_core.preprocess import Signals
@@ -497,8 +497,8 @@ class _FoldData:
 
 
 def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
-    from audiomnist_core import train
     from audiomnist_core.config import load_profile
+    from audiomnist_core.steps import relevance as step
     from audiomnist_core.runs import Run
 
     run = Run(load_profile("smoke"), "synthetic", tmp_path / "corpus", tmp_path / "run")
@@ -508,28 +508,29 @@ def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
     test.waves = torch.randn(3, 8000, generator=torch.Generator().manual_seed(0)) * 1000
     model = nn.Sequential(nn.Conv1d(1, 2, 50, stride=50), nn.ReLU(), nn.Flatten(), nn.Linear(320, 2))
     calls = []
-    monkeypatch.setattr(train, "ensure_trained", lambda *a, **k: checkpoint, raising=False)
-    monkeypatch.setattr(train, "fold_data", lambda *a, **k: _FoldData(test), raising=False)
-    monkeypatch.setattr(train, "resolve_device", lambda name: torch.device("cpu"), raising=False)
-    monkeypatch.setattr(train, "load_model", lambda *a, **k: calls.append(1) or model, raising=False)
+    monkeypatch.setattr(step, "ensure_trained", lambda *a, **k: checkpoint)
+    monkeypatch.setattr(step, "fold_data", lambda *a, **k: _FoldData(test))
+    monkeypatch.setattr(step, "resolve_device", lambda name: torch.device("cpu"))
+    monkeypatch.setattr(step, "load_model", lambda *a, **k: calls.append(1) or model)
 
-    first = explain.test_relevance(run, "audionet", "gender", 0)
+    first = steps.test_relevance(run, "audionet", "gender", 0)
     assert first.shape == (3, 1, 8000) and first.dtype == torch.float32
     assert run.path("relevance", "audionet-gender-fold0.npz").is_file()
     assert "relevance: audionet/gender fold 0, 3 test recordings" in capsys.readouterr().err
-    second = explain.test_relevance(run, "audionet", "gender", 0)
+    second = steps.test_relevance(run, "audionet", "gender", 0)
     assert torch.equal(first, second) and len(calls) == 1  # read from the cache
     assert "relevance:" not in capsys.readouterr().err  # nothing computed, nothing said
     checkpoint.write_bytes(b"weights v2")
-    explain.test_relevance(run, "audionet", "gender", 0)
+    steps.test_relevance(run, "audionet", "gender", 0)
     assert len(calls) == 2  # a new checkpoint is explained again
+    assert "recomputing: input checkpoint changed" in capsys.readouterr().err
 
 
 def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monkeypatch):
     import dataclasses
 
-    from audiomnist_core import train
     from audiomnist_core.config import load_profile
+    from audiomnist_core.steps import relevance as step
     from audiomnist_core.runs import Run
 
     lrp_config = load_profile("smoke")
@@ -540,19 +541,19 @@ def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monke
     test.waves = torch.randn(3, 8000, generator=torch.Generator().manual_seed(0)) * 1000
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv1d(1, 2, 50, stride=50), nn.ReLU(), nn.Flatten(), nn.Linear(320, 2))
-    monkeypatch.setattr(train, "ensure_trained", lambda *a, **k: checkpoint, raising=False)
-    monkeypatch.setattr(train, "fold_data", lambda *a, **k: _FoldData(test), raising=False)
-    monkeypatch.setattr(train, "resolve_device", lambda name: torch.device("cpu"), raising=False)
-    monkeypatch.setattr(train, "load_model", lambda *a, **k: model, raising=False)
+    monkeypatch.setattr(step, "ensure_trained", lambda *a, **k: checkpoint)
+    monkeypatch.setattr(step, "fold_data", lambda *a, **k: _FoldData(test))
+    monkeypatch.setattr(step, "resolve_device", lambda name: torch.device("cpu"))
+    monkeypatch.setattr(step, "load_model", lambda *a, **k: model)
 
-    inputs = explain.model_inputs("audionet", test.waves, None, lrp_config.preprocess.waveform_norm)
+    inputs = models.network_input("audionet", test.waves, None, lrp_config.preprocess.waveform_norm)
     labels = test.labels("gender")
-    lrp = explain.explain_test_set(Run(lrp_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
-    swapped = explain.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
+    lrp = steps.explain_test_set(Run(lrp_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
+    swapped = steps.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
     assert swapped.composite == "gradient_x_input"
     assert torch.allclose(swapped.relevance, explain.attribution(model, inputs, labels, "gradient_x_input"))
     assert not torch.allclose(swapped.relevance, lrp.relevance)  # recomputed, not the cached LRP
     # a composite asked for by name stays LRP whatever the method
-    named = explain.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"),
+    named = steps.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"),
                                      "audionet", "gender", 0, composite="epsilon")
     assert torch.allclose(named.relevance, explain.relevance(model, inputs, labels, "epsilon"))

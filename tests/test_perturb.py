@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from audiomnist_core import perturb
+from audiomnist_core import paper, perturb, report
 from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.models import build
 from audiomnist_core.preprocess import FREQ_BINS, N_FFT, model_input, spectrogram
@@ -241,11 +241,11 @@ def test_curve_is_reproducible_and_accepts_precomputed_relevance():
 
 def test_at_fraction_reads_mean_and_sample_std_over_folds():
     entry = {"fractions": [0.0, 0.01], "curves": {"random": [[90.0, 94.0], [80.0, 84.0]]}}
-    mean, std = perturb.at_fraction(entry, 0.01)["random"]
+    mean, std = report.at_fraction(entry, 0.01)["random"]
     assert mean == 82.0 and std == pytest.approx(8 ** 0.5)  # sample std (ddof=1), as Table 1
-    assert perturb.at_fraction({"fractions": [0.01], "curves": {"random": [[80.0]]}}, 0.01) == {"random": (80.0, 0.0)}
+    assert report.at_fraction({"fractions": [0.01], "curves": {"random": [[80.0]]}}, 0.01) == {"random": (80.0, 0.0)}
     with pytest.raises(AudiomnistError, match="not on the profile's grid"):
-        perturb.at_fraction(entry, 0.3)
+        report.at_fraction(entry, 0.3)
 
 
 class Counting(nn.Module):
@@ -280,14 +280,14 @@ def test_robust_until_and_tables():
                    "amplitude": [[90, 92], [70, 72], [50, 50], [50, 50]],
                    "relevance": [[90, 92], [60, 62], [50, 50], [50, 50]]},
     }
-    assert perturb.robust_until(entry, "random", 5.0) == 0.01
-    assert perturb.robust_until(entry, "random", 20.0) == 0.5
-    table = perturb.format_zeroing_at(entry, 0.01, perturb.PAPER_ZEROING_1PCT["audionet/digits"])
+    assert report.robust_until(entry, "random", 5.0) == 0.01
+    assert report.robust_until(entry, "random", 20.0) == 0.5
+    table = report.format_zeroing_at(entry, 0.01, paper.ZEROING_1PCT["audionet/digits"])
     # spreads are sample stds over the folds (ddof=1): [70, 72] -> 1.4, [20, 30] -> 7.1
     assert "| amplitude | 71.0 ± 1.4 | 85.0 |" in table and "| unperturbed | 91.0 ± 1.4 | 92.53 |" in table
     fs = {"folds": [0, 1], "unperturbed": [96.0, 94.0], "accuracy": [20.0, 30.0], "opposite_share": [80.0, 70.0],
           "paper_mean": 20.3, "paper_std": 12.6}
-    assert "**25.0 ± 7.1**" in perturb.format_frequency_scaling(fs)
+    assert "**25.0 ± 7.1**" in report.format_frequency_scaling(fs)
 
 
 # --- the command line, end to end ---------------------------------------------------------
@@ -344,8 +344,11 @@ def test_cli_perturb_json(synth_corpus, tmp_path, monkeypatch, capsys):
     cached = sorted((tmp_path / "runs").glob("*/perturb/*.json"))
     assert {p.name for p in cached} >= {"profile.json", "frequency_scaling-fold0.json", "zeroing-audionet-digits-fold0.json"}
     stamps = {p: p.stat().st_mtime_ns for p in cached if p.name != "profile.json"}
+    stamp = out.pop("stamp")  # what made these numbers: the profile, the corpus, the config and the code
+    assert (stamp["profile"], stamp["data"]) == ("tiny", "corpus") and len(stamp["code"]) == 12
     assert cli.main(argv) == 0  # a second run reads the cache
-    assert json.loads(capsys.readouterr().out) == out
+    again = json.loads(capsys.readouterr().out)
+    assert again.pop("stamp")["code"] == stamp["code"] and again == out
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
 
 
@@ -382,12 +385,12 @@ def test_cli_perturb_bad_profile(tmp_path, monkeypatch, capsys):
 
 def test_readings_in_words():
     entry = {"fractions": [0.01], "curves": {"random": [[92.0]], "amplitude": [[85.0]], "relevance": [[77.0]]}}
-    assert perturb.zeroing_order(entry, 0.01) == "relevance 77.0 % < amplitude 85.0 % < random 92.0 %"
+    assert report.zeroing_order(entry, 0.01) == "relevance 77.0 % < amplitude 85.0 % < random 92.0 %"
     entry["curves"]["amplitude"] = [[77.0]]
-    assert perturb.zeroing_order(entry, 0.01) == "amplitude 77.0 % = relevance 77.0 % < random 92.0 %"
-    assert perturb.frequency_scaling_reading({"mean": 20.3, "std": 12.6}).startswith("below chance:")
-    assert perturb.frequency_scaling_reading({"mean": 45.0, "std": 10.0}).startswith("below chance on average")
-    assert perturb.frequency_scaling_reading({"mean": 60.0, "std": 0.0}).startswith("not below chance")
+    assert report.zeroing_order(entry, 0.01) == "amplitude 77.0 % = relevance 77.0 % < random 92.0 %"
+    assert report.frequency_scaling_reading({"mean": 20.3, "std": 12.6}).startswith("below chance:")
+    assert report.frequency_scaling_reading({"mean": 45.0, "std": 10.0}).startswith("below chance on average")
+    assert report.frequency_scaling_reading({"mean": 60.0, "std": 0.0}).startswith("not below chance")
 
 
 def test_figure3_panels_lines_and_chance():
@@ -401,7 +404,7 @@ def test_figure3_panels_lines_and_chance():
              "curves": {s: [[90.0, 92.0], [80.0, 84.0], [10.0, 10.0]] for s in perturb.STRATEGIES}}
     fig = figures.figure3({"audionet/digits": entry, "alexnet/digits": {**entry, "in_paper": False}},
                           ["audionet/digits", "alexnet/digits", "audionet/gender"], "synthetic",
-                          {"audionet/digits": perturb.PAPER_ZEROING_1PCT["audionet/digits"]})
+                          {"audionet/digits": paper.ZEROING_1PCT["audionet/digits"]})
     left, right = fig.axes
     assert "not in the paper" in right.get_title() and "2 folds" in left.get_title()
     means = [line.get_ydata() for line in left.get_lines()[:3]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from audiomnist_core import steps
 from audiomnist_core.config import PreprocessConfig, load_profile
 from audiomnist_core.data import index_recordings, read_metadata
 from audiomnist_core.models import build
@@ -55,13 +56,13 @@ def test_the_trained_quick_models_predict_every_real_recording(real_sample, tmp_
     from audiomnist_core.runs import open_run
 
     run = open_run("quick", "synthetic")
-    done = {(r["model"], r["task"]): r for r in train.results(run)}
+    done = {(r["model"], r["task"]): r for r in steps.results(run)}
     if not done:
         pytest.skip("no trained quick models in runs/quick-synthetic; `audiomnist train --profile quick --data synthetic`")
     sig = signals(real_sample, tmp_path / "real")
     for (model_name, task), r in done.items():
-        net = train.load_model(run, model_name, task, r["fold"], train=False)
-        mean = train.fold_data(run, task, r["fold"]).mean if model_name == "alexnet" else None
+        net = steps.load_model(run, model_name, task, r["fold"], train=False)
+        mean = steps.fold_data(run, task, r["fold"]).mean if model_name == "alexnet" else None
         predicted = train.predict(net, model_name, sig, mean, norm=run.config.preprocess.waveform_norm)
         assert predicted.shape == (47,)
         truth = sig.labels(task)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 import torch
 
-from audiomnist_core import cli, train
+from audiomnist_core import cli, paper, report, steps, train
 from audiomnist_core.config import Schedule, TrainConfig, profile_path
 from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.runs import open_run, save_json
@@ -66,23 +66,23 @@ def _runs(tmp_path: Path, name: str, monkeypatch) -> None:
 
 
 def _states(run, model: str, task: str) -> dict:
-    folder = train.run_dir(run, model, task, 0)
-    return {name: torch.load(folder / name, weights_only=True) for name in (train.CHECKPOINT, train.MODEL)}
+    folder = steps.run_dir(run, model, task, 0)
+    return {name: torch.load(folder / name, weights_only=True) for name in (steps.training.CHECKPOINT, steps.training.MODEL)}
 
 
 def _assert_identical(a: dict, b: dict) -> None:
-    for name in (train.CHECKPOINT, train.MODEL):
+    for name in (steps.training.CHECKPOINT, steps.training.MODEL):
         assert a[name]["model"].keys() == b[name]["model"].keys()
         for key in a[name]["model"]:
             assert torch.equal(a[name]["model"][key], b[name]["model"][key]), (name, key)
-    state_a = a[train.CHECKPOINT]["optimizer"]["state"]  # momentum buffers, or Adam's moments and step
-    state_b = b[train.CHECKPOINT]["optimizer"]["state"]
+    state_a = a[steps.training.CHECKPOINT]["optimizer"]["state"]  # momentum buffers, or Adam's moments and step
+    state_b = b[steps.training.CHECKPOINT]["optimizer"]["state"]
     assert state_a.keys() == state_b.keys() and state_a
     for i in state_a:
         assert state_a[i].keys() == state_b[i].keys()
         assert all(torch.equal(state_a[i][k], state_b[i][k]) for k in state_a[i]), i
     strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]  # noqa: E731
-    assert strip(a[train.CHECKPOINT]["metrics"]) == strip(b[train.CHECKPOINT]["metrics"])
+    assert strip(a[steps.training.CHECKPOINT]["metrics"]) == strip(b[steps.training.CHECKPOINT]["metrics"])
 
 
 def _interrupt_at(monkeypatch, iteration: int) -> None:
@@ -109,14 +109,14 @@ def test_step_schedule_counts_iterations():
 
 def test_subsample_is_balanced_seeded_and_sorted():
     strata = torch.tensor([0] * 50 + [1] * 30 + [2] * 20 + [3] * 5)
-    idx = train.subsample(strata, 41, seed=3)
+    idx = steps.subsample(strata, 41, seed=3)
     assert idx.shape == (41,) and idx.unique().numel() == 41 and torch.equal(idx, idx.sort().values)
     counts = torch.bincount(strata[idx], minlength=4).tolist()
     assert counts[3] == 5 and max(counts[:3]) - min(counts[:3]) <= 1  # 5 + 12 + 12 + 12 (one gets 12, the rest)
-    assert torch.equal(idx, train.subsample(strata, 41, seed=3))
-    assert not torch.equal(idx, train.subsample(strata, 41, seed=4))
-    assert torch.equal(train.subsample(strata, None, seed=0), torch.arange(105))
-    assert torch.equal(train.subsample(strata, 500, seed=0), torch.arange(105))
+    assert torch.equal(idx, steps.subsample(strata, 41, seed=3))
+    assert not torch.equal(idx, steps.subsample(strata, 41, seed=4))
+    assert torch.equal(steps.subsample(strata, None, seed=0), torch.arange(105))
+    assert torch.equal(steps.subsample(strata, 500, seed=0), torch.arange(105))
 
 
 def test_epoch_sampler_permutes_each_epoch_and_resumes():
@@ -169,24 +169,24 @@ def test_confusion_rows_are_true_classes():
 
 def test_fold_data_is_speaker_disjoint_and_subsampled(env):
     run = open_run(str(tiny_profile(env)), "synthetic")
-    d = train.fold_data(run, "digits", 0)
+    d = steps.fold_data(run, "digits", 0)
     speakers = [set(p.speaker.tolist()) for p in (d.train, d.validation, d.test)]
     assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
     assert (len(d.train), len(d.validation), len(d.test)) == (40, 20, 20)
     assert torch.bincount(d.train.digit, minlength=10).min() >= 3  # balanced over classes
     assert d.mean.shape == (227, 227) and d.mean.max() <= 0 and d.mean.min() >= -80
-    assert train.fold_data(run, "digits", 0) is d  # kept in memory, mean included
+    assert steps.fold_data(run, "digits", 0) is d  # kept in memory, mean included
     with pytest.raises(AudiomnistError, match="fold 5 is out of range.*0..4"):
-        train.fold_data(run, "digits", 5)
+        steps.fold_data(run, "digits", 5)
     with pytest.raises(AudiomnistError, match="fold 4 is out of range.*0..3"):
-        train.fold_data(run, "gender", 4)
+        steps.fold_data(run, "gender", 4)
 
 
 def test_profile_fold_out_of_range(env):
     run = open_run(str(tiny_profile(env, folds="[0, 4]")), "synthetic")
-    assert train.folds_of(run, "digits") == [0, 4]
+    assert steps.folds_of(run, "digits") == [0, 4]
     with pytest.raises(AudiomnistError, match="train.folds has fold 4.*gender"):
-        train.folds_of(run, "gender")
+        steps.folds_of(run, "gender")
 
 
 # --- training, resuming, checkpoints ------------------------------------------------------
@@ -200,23 +200,23 @@ def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, t
     profile = str(tiny_profile(env, **recipe))
     _runs(env, "straight", monkeypatch)
     straight = open_run(profile, "synthetic")
-    train.train_profile(straight, model, task, 0, "cpu", progress=False)
+    steps.train_profile(straight, model, task, 0, "cpu", progress=False)
 
     _runs(env, "resumed", monkeypatch)
     resumed = open_run(profile, "synthetic")
     with monkeypatch.context() as m:
         _interrupt_at(m, 3)  # checkpoint at 2, iteration 3 done and lost
         with pytest.raises(KeyboardInterrupt):
-            train.train_profile(resumed, model, task, 0, "cpu", progress=False)
-    folder = train.run_dir(resumed, model, task, 0)
-    assert torch.load(folder / train.CHECKPOINT, weights_only=True)["iteration"] == 2
-    assert not (folder / train.RESULT).exists()
+            steps.train_profile(resumed, model, task, 0, "cpu", progress=False)
+    folder = steps.run_dir(resumed, model, task, 0)
+    assert torch.load(folder / steps.training.CHECKPOINT, weights_only=True)["iteration"] == 2
+    assert not (folder / steps.training.RESULT).exists()
     log = []
-    train.train_profile(resumed, model, task, 0, "cpu", progress=False, log=log.append)
+    steps.train_profile(resumed, model, task, 0, "cpu", progress=False, log=log.append)
     assert any("resuming at iteration 2" in line for line in log)
     assert any("iteration 4/6, validation accuracy" in line for line in log)  # no bar: a line per validation
     _assert_identical(_states(straight, model, task), _states(resumed, model, task))
-    lines = (folder / train.METRICS_LINES).read_text().splitlines()
+    lines = (folder / steps.training.METRICS_LINES).read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [2, 4, 6]
 
 
@@ -226,11 +226,11 @@ def test_kill_9_then_resume_gives_identical_weights(env, monkeypatch):
     profile = str(tiny_profile(env, "long", iterations=16, eval_every=3))
     _runs(env, "straight", monkeypatch)
     straight = open_run(profile, "synthetic")
-    train.train_profile(straight, "alexnet", "digits", 0, "cpu", progress=False)
+    steps.train_profile(straight, "alexnet", "digits", 0, "cpu", progress=False)
 
     _runs(env, "killed", monkeypatch)
     killed = open_run(profile, "synthetic")
-    folder = train.run_dir(killed, "alexnet", "digits", 0)
+    folder = steps.run_dir(killed, "alexnet", "digits", 0)
     child = subprocess.Popen(
         [sys.executable, "-m", "audiomnist_core.cli", "train", "--profile", profile, "--data", "synthetic",
          "--model", "alexnet", "--task", "digits", "--fold", "0", "--device", "cpu"],
@@ -238,15 +238,15 @@ def test_kill_9_then_resume_gives_identical_weights(env, monkeypatch):
     )
     try:
         deadline = time.monotonic() + 120
-        while not (folder / train.CHECKPOINT).exists():
+        while not (folder / steps.training.CHECKPOINT).exists():
             assert child.poll() is None and time.monotonic() < deadline, "the child ended before its first checkpoint"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    assert not (folder / train.RESULT).exists(), "the child finished before it was killed"
-    train.train_profile(killed, "alexnet", "digits", 0, "cpu", progress=False, log=lambda _: None)
+    assert not (folder / steps.training.RESULT).exists(), "the child finished before it was killed"
+    steps.train_profile(killed, "alexnet", "digits", 0, "cpu", progress=False, log=lambda _: None)
     _assert_identical(_states(straight, "alexnet", "digits"), _states(killed, "alexnet", "digits"))
     assert not list(folder.glob(".*.part"))
 
@@ -255,19 +255,19 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(env, monkeypatch):
     profile = str(tiny_profile(env))
     _runs(env, "straight", monkeypatch)
     straight = open_run(profile, "synthetic")
-    train.train_profile(straight, "audionet", "gender", 0, "cpu", progress=False)
+    steps.train_profile(straight, "audionet", "gender", 0, "cpu", progress=False)
 
     _runs(env, "damaged", monkeypatch)
     damaged = open_run(profile, "synthetic")
     with monkeypatch.context() as m:
         _interrupt_at(m, 5)  # checkpoints at 2 (previous) and 4 (newest)
         with pytest.raises(KeyboardInterrupt):
-            train.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False)
-    folder = train.run_dir(damaged, "audionet", "gender", 0)
-    newest = folder / train.CHECKPOINT
+            steps.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False)
+    folder = steps.run_dir(damaged, "audionet", "gender", 0)
+    newest = folder / steps.training.CHECKPOINT
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # half-written
     log = []
-    train.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False, log=log.append)
+    steps.train_profile(damaged, "audionet", "gender", 0, "cpu", progress=False, log=log.append)
     assert any(str(newest) in line and "corrupt" in line for line in log)
     assert any("resuming at iteration 2" in line for line in log)
     _assert_identical(_states(straight, "audionet", "gender"), _states(damaged, "audionet", "gender"))
@@ -278,43 +278,43 @@ def test_corrupt_only_checkpoint_is_one_clear_error(env, monkeypatch, capsys):
     with monkeypatch.context() as m:
         _interrupt_at(m, 3)
         with pytest.raises(KeyboardInterrupt):
-            train.train_profile(open_run(profile, "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
-    folder = train.run_dir(open_run(profile, "synthetic"), "alexnet", "digits", 0)
-    (folder / train.CHECKPOINT).write_bytes(b"not a checkpoint")
+            steps.train_profile(open_run(profile, "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
+    folder = steps.run_dir(open_run(profile, "synthetic"), "alexnet", "digits", 0)
+    (folder / steps.training.CHECKPOINT).write_bytes(b"not a checkpoint")
     capsys.readouterr()
     rc = cli.main(["train", "--profile", profile, "--data", "synthetic", "--model", "alexnet", "--task", "digits"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
-    assert len(err) == 1 and str(folder / train.CHECKPOINT) in err[0] and "delete it" in err[0]
+    assert len(err) == 1 and str(folder / steps.training.CHECKPOINT) in err[0] and "delete it" in err[0]
     assert "Traceback" not in err[0]
 
 
 def test_checkpoint_and_model_files_hold_only_plain_data(env):
     run = open_run(str(tiny_profile(env, select="best_val")), "synthetic")
-    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
-    folder = train.run_dir(run, "alexnet", "digits", 0)
-    ckpt = torch.load(folder / train.CHECKPOINT, weights_only=True)
+    steps.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    folder = steps.run_dir(run, "alexnet", "digits", 0)
+    ckpt = torch.load(folder / steps.training.CHECKPOINT, weights_only=True)
     assert {"model", "optimizer", "sampler", "iteration", "metrics", "best", "key"} <= set(ckpt)
     assert ckpt["iteration"] == 6 and isinstance(ckpt["sampler"]["generator"], torch.Tensor)
-    model = torch.load(folder / train.MODEL, weights_only=True)
+    model = torch.load(folder / steps.training.MODEL, weights_only=True)
     assert model["mean"].shape == (227, 227)  # the spectrogram model's training mean travels with it
-    result = json.loads((folder / train.RESULT).read_text())
+    result = json.loads((folder / steps.training.RESULT).read_text())
     best = max(result["validation"], key=lambda r: r["val_accuracy"])  # the first of equal maxima
     assert result["select"] == "best_val" and result["tested_iteration"] == best["iteration"]
     assert torch.equal(model["model"]["classifier.1.weight"], ckpt["best"]["model"]["classifier.1.weight"])
-    assert not (folder / train.PREVIOUS).exists()
+    assert not (folder / steps.training.PREVIOUS).exists()
 
 
 def test_load_model_predict_and_logits(env):
     run = open_run(str(tiny_profile(env)), "synthetic")
-    net = train.load_model(run, "audionet", "gender", 0, log=lambda _: None)  # trains it first
+    net = steps.load_model(run, "audionet", "gender", 0, log=lambda _: None)  # trains it first
     assert not net.training
-    test = train.fold_data(run, "gender", 0).test
+    test = steps.fold_data(run, "gender", 0).test
     out = train.logits(net, "audionet", test, batch_size=7)
     assert out.shape == (len(test), 2)
     assert torch.allclose(out, train.logits(net, "audionet", test.waves, batch_size=100), atol=1e-4, rtol=1e-4)
     assert torch.equal(train.predict(net, "audionet", test, batch_size=7), out.argmax(1))
-    result = json.loads((train.run_dir(run, "audionet", "gender", 0) / train.RESULT).read_text())
+    result = json.loads((steps.run_dir(run, "audionet", "gender", 0) / steps.training.RESULT).read_text())
     accuracy = 100.0 * (out.argmax(1) == test.gender).float().mean().item()
     assert result["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert sum(map(sum, result["confusion"])) == result["n_test"] == len(test)
@@ -323,37 +323,38 @@ def test_load_model_predict_and_logits(env):
 def test_missing_or_corrupt_model_file(env):
     run = open_run(str(tiny_profile(env)), "synthetic")
     with pytest.raises(AudiomnistError, match="no finished training.*audiomnist train"):
-        train.load_model(run, "alexnet", "digits", 0, train=False)
-    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
-    path = train.run_dir(run, "alexnet", "digits", 0) / train.MODEL
+        steps.load_model(run, "alexnet", "digits", 0, train=False)
+    steps.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    path = steps.run_dir(run, "alexnet", "digits", 0) / steps.training.MODEL
     path.write_bytes(b"garbage")
     with pytest.raises(AudiomnistError, match=f"{path}: corrupt model file.*delete"):
-        train.load_model(run, "alexnet", "digits", 0)
+        steps.load_model(run, "alexnet", "digits", 0)
     path.unlink()
     with pytest.raises(AudiomnistError, match=f"{path}: missing"):
-        train.load_model(run, "alexnet", "digits", 0)
+        steps.load_model(run, "alexnet", "digits", 0)
 
 
 def test_changed_profile_leaves_finished_run_untouched(env):
     path = tiny_profile(env)
     run = open_run(str(path), "synthetic")
-    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
-    result = train.run_dir(run, "alexnet", "digits", 0) / train.RESULT
+    steps.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False)
+    result = steps.run_dir(run, "alexnet", "digits", 0) / steps.training.RESULT
     before = result.read_text()
     tiny_profile(env, lr=0.01)
     with pytest.raises(AudiomnistError, match="another configuration.*delete the folder"):
-        train.train_profile(open_run(str(path), "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
+        steps.train_profile(open_run(str(path), "synthetic"), "alexnet", "digits", 0, "cpu", progress=False)
     assert result.read_text() == before
 
 
 def test_table1_sample_std_over_finished_folds(env):
     run = open_run(str(tiny_profile(env, folds="[0, 1, 2, 3]")), "synthetic")
     for fold, accuracy in zip((0, 1, 3), (90.0, 92.0, 97.0)):  # fold 2 unfinished
-        folder = train.run_dir(run, "alexnet", "digits", fold)
-        save_json(folder / train.RESULT, {"model": "alexnet", "task": "digits", "fold": fold, "test_accuracy": accuracy,
-                                          "key": train.run_key(run, "alexnet", "digits")})
-        (folder / train.MODEL).write_bytes(b"")
-    rows = train.table1(run)
+        folder = steps.run_dir(run, "alexnet", "digits", fold)
+        save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": fold, "test_accuracy": accuracy,
+                                          "key": steps.run_key(run, "alexnet", "digits"),
+            "stamp": {"code": steps.training.STEP.code_hash()}})
+        (folder / steps.training.MODEL).write_bytes(b"")
+    rows = report.table1(run)
     assert len(rows) == 1  # audionet/gender has no finished fold
     row = rows[0]
     assert set(row) == {"model", "task", "data", "profile", "folds", "accuracy", "mean", "std", "paper_mean", "paper_std",
@@ -363,14 +364,20 @@ def test_table1_sample_std_over_finished_folds(env):
     assert row["mean"] == pytest.approx(93.0)
     assert row["std"] == pytest.approx(((9 + 1 + 16) / 2) ** 0.5)  # sample std, ddof = 1
     assert (row["paper_mean"], row["paper_std"]) == (95.82, 1.49)
-    text = train.format_table1(rows)
+    text = report.format_table1(rows)
     assert "93.00 ± 3.61" in text and "95.82 ± 1.49" in text and "-2.82" in text
-    assert "| alexnet | spectrogram | digits | 3 |" in train.format_table1(rows, markdown=True)
+    assert "| alexnet | spectrogram | digits | 3 |" in report.format_table1(rows, markdown=True)
+
+
+def result_code(run) -> str:
+    """The code hash that every finished result of ``run`` records (they agree)."""
+    (code,) = {json.loads(p.read_text())["stamp"]["code"] for p in run.path("train").glob("*/result.json")}
+    return code
 
 
 def result_at(task: str, val_accuracy: float, chance: float | None = None, fold: int = 0) -> dict:
     r = {"model": "audionet", "task": task, "fold": fold, "test_accuracy": val_accuracy, "iterations": 600,
-         "classes": list(train.CLASS_NAMES[task]), "validation": [{"iteration": 600, "val_accuracy": val_accuracy}]}
+         "classes": list(steps.training.CLASS_NAMES[task]), "validation": [{"iteration": 600, "val_accuracy": val_accuracy}]}
     return r if chance is None else r | {"chance_accuracy": chance}
 
 
@@ -387,15 +394,16 @@ def test_a_run_near_chance_did_not_learn():
 def test_table1_and_the_runs_table_flag_a_run_that_did_not_learn(env):
     run = open_run(str(tiny_profile(env, folds="[0, 1]")), "synthetic")
     for fold, accuracy in ((0, 14.7), (1, 91.0)):
-        folder = train.run_dir(run, "alexnet", "digits", fold)
-        save_json(folder / train.RESULT, result_at("digits", accuracy, fold=fold) | {
-            "model": "alexnet", "key": train.run_key(run, "alexnet", "digits")})
-        (folder / train.MODEL).write_bytes(b"")
-    (row,) = train.table1(run)
+        folder = steps.run_dir(run, "alexnet", "digits", fold)
+        save_json(folder / steps.training.RESULT, result_at("digits", accuracy, fold=fold) | {
+            "model": "alexnet", "key": steps.run_key(run, "alexnet", "digits"),
+            "stamp": {"code": steps.training.STEP.code_hash()}})
+        (folder / steps.training.MODEL).write_bytes(b"")
+    (row,) = report.table1(run)
     assert row["did_not_learn"] == [0] and "fold 0 DID NOT LEARN" in row["did_not_learn_reason"]
-    for text in (train.format_table1([row]), train.format_table1([row], markdown=True)):
+    for text in (report.format_table1([row]), report.format_table1([row], markdown=True)):
         assert "DID NOT LEARN: fold 0" in text and "14.7 % against 10.0 % by chance" in text
-    runs = train.format_runs([result_at("digits", 14.7) | {"model": "alexnet", "n_train": 1, "n_validation": 1, "n_test": 1,
+    runs = report.format_runs([result_at("digits", 14.7) | {"model": "alexnet", "n_train": 1, "n_validation": 1, "n_test": 1,
                                                             "tested_iteration": 600, "select": "final", "train_seconds": 60, "device": "cpu"}])
     assert "14.70 (did not learn)" in runs
 
@@ -446,37 +454,38 @@ def one_gender(folder: Path, write_metadata) -> Path:
 
 def test_the_gender_task_of_a_one_gender_corpus_is_skipped_once_with_its_reason(env, write_metadata):
     run = open_run(str(tiny_profile(env, folds="[0, 1]")), str(one_gender(env / "male", write_metadata)))
-    reason = train.skipped_tasks(run)["gender"]
+    reason = steps.skipped_tasks(run)["gender"]
     assert "the corpus has 0 female and 5 male" in reason
-    assert train.jobs(run) == [("alexnet", "digits", 0), ("alexnet", "digits", 1)]
-    assert train.jobs(run, task="gender") == [] and train.jobs(run, "audionet", "gender", 0) == []
+    assert steps.training_runs(run) == [("alexnet", "digits", 0), ("alexnet", "digits", 1)]
+    assert steps.training_runs(run, task="gender") == [] and steps.training_runs(run, "audionet", "gender", 0) == []
     lines: list[str] = []
-    train.train_profile(run, task="gender", log=lines.append)
-    train.train_profile(run, "audionet", "gender", 0, log=lines.append)
+    steps.train_profile(run, task="gender", log=lines.append)
+    steps.train_profile(run, "audionet", "gender", 0, log=lines.append)
     assert lines == [f"gender task: not run: {reason}"] * 2
     with pytest.raises(AudiomnistError, match="0 female and 5 male"):  # asked for directly, it says why
-        train.fold_data(run, "gender", 0)
+        steps.fold_data(run, "gender", 0)
 
 
 def test_table1_has_a_row_per_skipped_run_with_its_reason(env, write_metadata, capsys):
     root = one_gender(env / "male", write_metadata)
     run = open_run("smoke", str(root))
-    folder = train.run_dir(run, "alexnet", "digits", 0)
-    save_json(folder / train.RESULT, {"model": "alexnet", "task": "digits", "fold": 0, "test_accuracy": 80.0,
-                                      "key": train.run_key(run, "alexnet", "digits")})
-    (folder / train.MODEL).write_bytes(b"")
+    folder = steps.run_dir(run, "alexnet", "digits", 0)
+    save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": 0, "test_accuracy": 80.0,
+                                      "key": steps.run_key(run, "alexnet", "digits"),
+            "stamp": {"code": steps.training.STEP.code_hash()}})
+    (folder / steps.training.MODEL).write_bytes(b"")
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root), "--json")
-    rows = json.loads(out)
-    reason = train.skipped_tasks(run)["gender"]
+    rows = json.loads(out)["rows"]
+    reason = steps.skipped_tasks(run)["gender"]
     assert rc == 0 and [(r["model"], r["task"]) for r in rows] == [("alexnet", "digits"), ("alexnet", "gender"), ("audionet", "gender")]
     assert rows[0]["mean"] == 80.0 and "skipped" not in rows[0]
     for r in rows[1:]:
         assert r["mean"] is None and r["std"] is None and r["skipped"] == reason
         assert r["folds"] == [] and r["accuracy"] == []
-        assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], "gender")]
-    for text in (train.format_table1(rows), train.format_table1(rows, markdown=True)):
+        assert (r["paper_mean"], r["paper_std"]) == paper.TABLE1[(r["model"], "gender")]
+    for text in (report.format_table1(rows), report.format_table1(rows, markdown=True)):
         assert text.count(reason) == 1 and text.count("not run") == 3  # twice in the table, once before the reason
-    assert "| alexnet | spectrogram | gender | 0 | not run | 95.87 ± 2.85 | – |" in train.format_table1(rows, markdown=True)
+    assert "| alexnet | spectrogram | gender | 0 | not run | 95.87 ± 2.85 | – |" in report.format_table1(rows, markdown=True)
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root))
     assert rc == 0 and f"gender task not run: {reason}" in out
 
@@ -488,7 +497,7 @@ def test_table1_bars_draw_a_skipped_row_without_ours(env, write_metadata):
     from audiomnist_core.plots import training as plots
 
     run = open_run("smoke", str(one_gender(env / "male", write_metadata)))
-    rows = train.table1(run)
+    rows = report.table1(run)
     fig = plots.table1_bars(rows)
     ax = fig.axes[0]
     heights = [bar.get_height() for bar in ax.patches]
@@ -509,8 +518,8 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
     run = open_run("smoke", "synthetic")
     pairs = [("alexnet", "digits"), ("alexnet", "gender"), ("audionet", "digits"), ("audionet", "gender")]
     for model, task in pairs:
-        folder = train.run_dir(run, model, task, 0)
-        result = json.loads((folder / train.RESULT).read_text())
+        folder = steps.run_dir(run, model, task, 0)
+        result = json.loads((folder / steps.training.RESULT).read_text())
         assert 0.0 <= result["test_accuracy"] <= 100.0
         assert len(result["confusion"]) == len(result["classes"]) == (10 if task == "digits" else 2)
         assert result["stamp"]["profile"] == "smoke" and result["stamp"]["data"] == "synthetic"
@@ -518,7 +527,7 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
                                           "seconds_before": result["stamp"]["fit"]["seconds_before"],
                                           "seconds_trimmed": 0.0, "seconds_cropped": 0.0}
         iterations, every = run.config.train.schedules[f"{model}/{task}"].iterations, run.config.train.eval_every
-        assert len((folder / train.METRICS_LINES).read_text().splitlines()) == len(range(every, iterations + 1, every))
+        assert len((folder / steps.training.METRICS_LINES).read_text().splitlines()) == len(range(every, iterations + 1, every))
 
     mtimes = {p: p.stat().st_mtime_ns for p in run.path("train").rglob("*") if p.is_file()}
     rc, _, err = _cli(capsys, "train", "--profile", "smoke", "--data", "synthetic")
@@ -526,14 +535,16 @@ def test_cli_smoke_profile_trains_then_table1(env, capsys):
     assert {p: p.stat().st_mtime_ns for p in run.path("train").rglob("*") if p.is_file()} == mtimes
 
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic", "--json")
-    rows = json.loads(out)
+    doc = json.loads(out)
+    rows = doc["rows"]
+    assert doc["stamp"]["code"] == result_code(run) and doc["stamp"]["profile"] == "smoke"
     assert rc == 0 and [(r["model"], r["task"]) for r in rows] == pairs
     for r in rows:
         assert r["data"] == "synthetic" and r["profile"] == "smoke" and r["folds"] == [0] and r["std"] == 0.0
         assert r["mean"] == r["accuracy"][0]
-        result = json.loads((train.run_dir(run, r["model"], r["task"], 0) / train.RESULT).read_text())
+        result = json.loads((steps.run_dir(run, r["model"], r["task"], 0) / steps.training.RESULT).read_text())
         assert r["did_not_learn"] == ([0] if train.did_not_learn(result) else [])
-        assert (r["paper_mean"], r["paper_std"]) == train.PAPER_TABLE1[(r["model"], r["task"])]
+        assert (r["paper_mean"], r["paper_std"]) == paper.TABLE1[(r["model"], r["task"])]
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", "synthetic")
     assert rc == 0 and "paper (%)" in out and "95.87 ± 2.85" in out
 
@@ -543,7 +554,7 @@ def test_schedules_table_sets_each_recipe_beside_the_papers():
 
     from audiomnist_core.config import load_profile
 
-    table = train.format_schedules(SimpleNamespace(config=load_profile("quick"))).splitlines()
+    table = report.format_schedules(SimpleNamespace(config=load_profile("quick"))).splitlines()
     assert table[0].startswith("| model / task | learning rate |") and "optimiser, init" in table[0]
     rows = {line.split("|")[1].strip(): line for line in table[2:]}
     assert set(rows) == {"alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender"}
@@ -555,20 +566,20 @@ def test_a_run_another_process_trains_is_not_touched(env):
     import socket
 
     run = open_run(str(tiny_profile(env)), "synthetic")
-    folder = train.run_dir(run, "alexnet", "digits", 0)
+    folder = steps.run_dir(run, "alexnet", "digits", 0)
     folder.mkdir(parents=True)
-    lock = folder / train.LOCK
+    lock = folder / steps.training.LOCK
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")  # a live process of this host
-    with pytest.raises(train.Busy, match=f"{lock}: alexnet-digits-fold0 is being trained by process {os.getpid()}"):
-        train.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
+    with pytest.raises(steps.Busy, match=f"{lock}: alexnet-digits-fold0 is being trained by process {os.getpid()}"):
+        steps.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
     log = []
-    train.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False, log=log.append)
+    steps.train_profile(run, "alexnet", "digits", 0, "cpu", progress=False, log=log.append)
     assert log == [f"alexnet/digits fold 0: skipped: {lock}: alexnet-digits-fold0 is being trained by process "
                    f"{os.getpid()} on {socket.gethostname()}; wait for it to finish, or delete the lock if that process is gone"]
-    assert sorted(p.name for p in folder.iterdir()) == [train.LOCK]  # nothing written beside the lock
+    assert sorted(p.name for p in folder.iterdir()) == [steps.training.LOCK]  # nothing written beside the lock
     lock.write_text(f"another-host {os.getpid()}\n")  # another host: cannot tell, reported
-    with pytest.raises(train.Busy, match="another-host"):
-        train.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
+    with pytest.raises(steps.Busy, match="another-host"):
+        steps.ensure_trained(run, "alexnet", "digits", 0, "cpu", progress=False)
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over_and_released(env):
@@ -577,11 +588,11 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_and_released(env):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     run = open_run(str(tiny_profile(env)), "synthetic")
-    folder = train.run_dir(run, "audionet", "gender", 0)
+    folder = steps.run_dir(run, "audionet", "gender", 0)
     folder.mkdir(parents=True)
-    (folder / train.LOCK).write_text(f"{socket.gethostname()} {gone.pid}\n")
-    assert train.ensure_trained(run, "audionet", "gender", 0, "cpu", progress=False).is_file()
-    assert not (folder / train.LOCK).exists() and not list(folder.glob(".*.tmp"))
+    (folder / steps.training.LOCK).write_text(f"{socket.gethostname()} {gone.pid}\n")
+    assert steps.ensure_trained(run, "audionet", "gender", 0, "cpu", progress=False).is_file()
+    assert not (folder / steps.training.LOCK).exists() and not list(folder.glob(".*.tmp"))
 
 
 def test_the_run_key_of_the_paper_recipe_is_what_it_was_before_the_recipe_fields(env):
@@ -593,9 +604,9 @@ def test_the_run_key_of_the_paper_recipe_is_what_it_was_before_the_recipe_fields
     old_smoke["preprocess"]["waveform_norm"] = "original"
     (env / "old-smoke.yaml").write_text(yaml.safe_dump(old_smoke | {"name": "smoke"}))
     smoke = open_run(str(env / "old-smoke.yaml"), "synthetic")
-    assert train.run_key(smoke, "alexnet", "digits") == "1447d1039fb1"
+    assert steps.run_key(smoke, "alexnet", "digits") == "1447d1039fb1"
     glorot = open_run(str(tiny_profile(env, init="glorot")), "synthetic")
     adam = open_run(str(tiny_profile(env, optimizer="adam")), "synthetic")
     paper_recipe = open_run(str(tiny_profile(env)), "synthetic")
-    keys = {train.run_key(r, "audionet", "gender") for r in (glorot, adam, paper_recipe)}
+    keys = {steps.run_key(r, "audionet", "gender") for r in (glorot, adam, paper_recipe)}
     assert len(keys) == 3

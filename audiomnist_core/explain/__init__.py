@@ -18,8 +18,10 @@ One step per module:
   integrated gradients) under one call, :func:`attribution`, for the same tests as LRP.
 - :mod:`.analysis`: the numbers behind the paper's reading (:func:`band_shares`,
   :func:`padding_share`) and the examples of the paper's figures.
-- :mod:`.chapter`: what works on a run: the cached relevance of a test set
-  (:func:`explain_test_set`) and the data of the chapter's figures and numbers.
+
+What works on a run (the cached relevance of a test fold, the data of chapter 03's figures) is
+the step :mod:`audiomnist_core.steps.relevance`; the chapter's tables are
+:mod:`audiomnist_core.report.relevance`.
 
 Every public name is re-exported here: ``from audiomnist_core import explain`` then
 ``explain.relevance(...)``.
@@ -36,25 +38,6 @@ from .analysis import (
     zoom_window,
 )
 from .attribution import METHODS, attribution
-from .chapter import (
-    DIGIT_NAMES,
-    LABELS,
-    Explained,
-    band_share_numbers,
-    band_shares_of_run,
-    class_examples,
-    explain_run,
-    explain_test_set,
-    figure1_data,
-    figure2_data,
-    format_band_shares,
-    format_padding_shares,
-    model_inputs,
-    padding_shares_of_run,
-    run_composite,
-    tasks_run,
-    test_relevance,
-)
 from .composites import (
     COMPOSITES,
     RuleComposite,
@@ -81,9 +64,4 @@ __all__ = [
     # analysis
     "SAMPLE_RATE", "spectrogram_frequencies", "spectrogram_times", "band_shares", "padding_share",
     "pick", "Figure1Examples", "figure1_examples", "zoom_window",
-    # chapter
-    "run_composite", "model_inputs", "Explained", "explain_test_set", "test_relevance", "LABELS",
-    "DIGIT_NAMES", "figure1_data", "figure2_data", "class_examples", "band_shares_of_run",
-    "padding_shares_of_run", "tasks_run", "explain_run", "band_share_numbers", "format_band_shares",
-    "format_padding_shares",
 ]

@@ -1,6 +1,6 @@
 """Figures of Section 3.3: Fig. 3's zeroing curves, the frequency-scaling results, and
 spectrograms before and after scaling. Pure plotting from arrays and result dicts of
-:func:`audiomnist_core.perturb.perturb_profile`; nothing is computed here but means over folds.
+:func:`audiomnist_core.steps.perturb_profile`; nothing is computed here but means over folds.
 """
 from __future__ import annotations
 

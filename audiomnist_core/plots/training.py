@@ -100,7 +100,7 @@ def confusion_axes(ax, matrix, classes: Sequence[str], title: str = "") -> None:
 
 def confusion_matrices(results: Sequence[dict], caption: str = ""):
     """A confusion matrix per model x task, summed over the folds in ``results`` (the
-    ``result.json`` records of :func:`audiomnist_core.train.results`)."""
+    ``result.json`` records of :func:`audiomnist_core.steps.results`)."""
     summed: dict[tuple[str, str], list] = {}
     for r in results:
         key = (r["model"], r["task"])

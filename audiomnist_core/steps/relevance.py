@@ -1,9 +1,8 @@
-"""Relevance on a run: the cached relevance of a fold's test set (:func:`explain_test_set`)
-and what the chapter shows from it, the data of each figure and number."""
+"""The relevance step on a run: the cached relevance of a fold's test set
+(:func:`explain_test_set`) and, from it, the data of chapter 03's figures and numbers.
+The numerics are :mod:`audiomnist_core.explain`."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -12,39 +11,20 @@ import torch
 from torch import nn
 from zennit.core import Composite
 
-from .. import train
 from ..errors import AudiomnistError
-from ..models import INPUTS
-from ..preprocess import FREQ_BINS, TIME_FRAMES, model_input, spectrogram
-from ..runs import atomic_path, status
-from .analysis import band_shares, figure1_examples, padding_share, pick, zoom_window
-from .composites import describe, profile_composite, spectrogram_bounds
-from .attribution import attribution
-from .lrp import targets_for
+from ..explain.analysis import band_shares, figure1_examples, padding_share, pick, zoom_window
+from ..explain.attribution import attribution
+from ..explain.composites import describe, profile_composite, spectrogram_bounds
+from ..explain.lrp import targets_for
+from ..models import INPUTS, network_input
+from ..preprocess import FREQ_BINS, TIME_FRAMES, spectrogram
+from ..runs import Step, cached, file_hash, status, tensor_hash
+from ..train import resolve_device
+from .folds import fold_data, skipped_tasks
+from .training import ensure_trained, load_model
 
-
-# --------------------------------------------------------------------------------------------
-# Relevance of a run's test set, cached in the run store
-# --------------------------------------------------------------------------------------------
-
-def _sha(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        t = torch.as_tensor(a).detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _file_sha(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+RELEVANCE = Step("relevance", config=("explain.target", "preprocess.waveform_norm"),
+                 code=("explain", "preprocess", "models", "steps.relevance:explain_test_set"))
 
 
 def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice: str | None = None) -> Composite:
@@ -55,12 +35,6 @@ def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice
         choice = run.config.explain.composites.get(model_name, "default")
     low, high = spectrogram_bounds(mean) if mean is not None else (None, None)
     return profile_composite(choice, model_name, low, high)
-
-
-def model_inputs(model_name: str, waves: torch.Tensor, mean: torch.Tensor | None, norm: str = "original") -> torch.Tensor:
-    """The network input of padded waveforms ``(N, 8000)`` for ``model_name``; ``norm`` is
-    the waveform input's normalisation (``preprocess.waveform_norm``)."""
-    return model_input(INPUTS[model_name], waves, mean if INPUTS[model_name] == "spectrogram" else None, norm)
 
 
 @dataclass
@@ -78,7 +52,7 @@ class Explained:
 def explain_test_set(run, model_name: str, task: str, fold: int, composite: str | None = None,
                      device=None) -> Explained:
     """Relevance of every test recording of ``fold`` under the trained ``model_name`` for
-    ``task``, in the order of ``train.fold_data(run, task, fold).test``.
+    ``task``, in the order of ``fold_data(run, task, fold).test``.
 
     ``composite``: None for the profile's choice (``explain.composites``, or the attribution
     method ``explain.method`` where that is not "lrp"), else a name of :data:`COMPOSITES` or
@@ -86,10 +60,10 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
     ``explain.target`` ("label" or "predicted"). Cached at ``run.path("relevance",
     f"{model}-{task}-fold{k}.npz")`` (other composites: ``...-fold{k}-{name}.npz``) with a
     stamp, and recomputed when the checkpoint, the composite, the explained classes or the
-    test inputs change.
+    test inputs change, or the code of :data:`RELEVANCE`.
     """
-    checkpoint = train.ensure_trained(run, model_name, task, fold, device=device)
-    data = train.fold_data(run, task, fold)
+    checkpoint = ensure_trained(run, model_name, task, fold, device=device)
+    data = fold_data(run, task, fold)
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     cfg = run.config.explain
     comp = run_composite(run, model_name, mean, composite)
@@ -97,34 +71,23 @@ def explain_test_set(run, model_name: str, task: str, fold: int, composite: str 
     # (explain.method); a composite asked for by name is always LRP.
     method = "lrp" if composite is not None else cfg.method
     label = describe(comp) if method == "lrp" else method
-    stamp = {
-        "checkpoint": _file_sha(checkpoint),
-        "composite": label,
-        "target": cfg.target,
-        "inputs": _sha(data.test.waves, data.test.labels(task), mean),
-    }
-    suffix = "" if composite is None else f"-{composite}"
-    path = run.path("relevance", f"{model_name}-{task}-fold{fold}{suffix}.npz")
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                if json.loads(str(z["stamp"]))["key"] == stamp:
-                    arrays = (torch.from_numpy(z[k]) for k in ("relevance", "targets", "predicted"))
-                    return Explained(*arrays, stamp["composite"])
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged or older cache entry is recomputed, not trusted
-    status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {label.split(':')[0]}")
-    model = _trained_model(run, model_name, task, fold, device)
-    inputs = model_inputs(model_name, data.test.waves, mean, run.config.preprocess.waveform_norm)
     labels = data.test.labels(task)
-    predicted = targets_for(model, inputs, labels, "predicted", cfg.batch_size)
-    targets = predicted if cfg.target == "predicted" else labels.long()
-    rel = attribution(model, inputs, targets, method, cfg.batch_size, composite=comp).float().cpu()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, relevance=rel.numpy(), targets=targets.numpy(), predicted=predicted.numpy(),
-                     stamp=json.dumps(run.stamp(key=stamp, model=model_name, task=task, fold=fold), default=str))
-    return Explained(rel, targets, predicted, stamp["composite"])
+    key = RELEVANCE.key(run, model=model_name, task=task, fold=fold, composite=label, checkpoint=file_hash(checkpoint),
+                        inputs=tensor_hash(data.test.waves, labels, mean))
+    suffix = "" if composite is None else f"-{composite}"
+
+    def compute() -> dict[str, np.ndarray]:
+        status(f"relevance: {model_name}/{task} fold {fold}, {len(data.test)} test recordings, {label.split(':')[0]}")
+        model = _trained_model(run, model_name, task, fold, device)
+        inputs = network_input(model_name, data.test.waves, mean, run.config.preprocess.waveform_norm)
+        predicted = targets_for(model, inputs, labels, "predicted", cfg.batch_size)
+        targets = predicted if cfg.target == "predicted" else labels.long()
+        rel = attribution(model, inputs, targets, method, cfg.batch_size, composite=comp).float().cpu()
+        return {"relevance": rel.numpy(), "targets": targets.numpy(), "predicted": predicted.numpy()}
+
+    path = run.path("relevance", f"{model_name}-{task}-fold{fold}{suffix}.npz")
+    arrays = cached(run, RELEVANCE, path, key, compute, kind="npz")
+    return Explained(*(torch.from_numpy(arrays[k]) for k in ("relevance", "targets", "predicted")), label)
 
 
 def test_relevance(run, model_name: str, task: str, fold: int, device=None) -> torch.Tensor:
@@ -159,18 +122,18 @@ def _spectrogram_db(wave: torch.Tensor) -> np.ndarray:
 
 
 def _trained_model(run, model_name: str, task: str, fold: int, device=None) -> nn.Module:
-    return train.load_model(run, model_name, task, fold, device=train.resolve_device(device or run.config.train.device))
+    return load_model(run, model_name, task, fold, device=resolve_device(device or run.config.train.device))
 
 
 def _relevance_for(run, model_name: str, task: str, fold: int, wave: torch.Tensor, target: int,
                    device=None) -> torch.Tensor:
     """Relevance of one recording that is not in the fold's test set (its own input, cached
     nowhere), with the profile's method and composite."""
-    data = train.fold_data(run, task, fold)
+    data = fold_data(run, task, fold)
     mean = data.mean if INPUTS[model_name] == "spectrogram" else None
     comp = run_composite(run, model_name, mean)
     model = _trained_model(run, model_name, task, fold, device)
-    inputs = model_inputs(model_name, wave.reshape(1, -1), mean, run.config.preprocess.waveform_norm)
+    inputs = network_input(model_name, wave.reshape(1, -1), mean, run.config.preprocess.waveform_norm)
     return attribution(model, inputs, torch.tensor([target]), run.config.explain.method, composite=comp)[0]
 
 
@@ -178,7 +141,7 @@ def figure1_data(run, fold: int, device=None) -> dict:
     """Fig. 1's panels (a)-(d) for ``fold``: ``spectrograms`` ``(4, 227, 227)`` dB,
     ``relevances`` ``(4, 227, 227)``, ``titles``, ``waves`` ``(4, 8000)`` (int16 scale, for
     players) and the chosen ``examples`` (:func:`figure1_examples`)."""
-    digits, gender = train.fold_data(run, "digits", fold).test, train.fold_data(run, "gender", fold).test
+    digits, gender = fold_data(run, "digits", fold).test, fold_data(run, "gender", fold).test
     rd = explain_test_set(run, "alexnet", "digits", fold, device=device)
     rg = explain_test_set(run, "alexnet", "gender", fold, device=device)
     ex = figure1_examples(digits, gender, rd.predicted == digits.digit, rg.predicted == gender.gender)
@@ -210,7 +173,7 @@ def figure2_data(run, fold: int, prefer: int | None = None, device=None) -> dict
     set: recording ``prefer`` (an index into it, e.g. Fig. 1(d)'s) where it is a male "zero"
     that AudioNet classifies correctly, else the first male "zero" it does. Keys ``input``
     (the network's waveform ``(8000,)``), ``wave`` (int16 scale), ``relevance`` ``(8000,)``, ``offset``, ``length``, ``window`` (s), ``title``."""
-    gender = train.fold_data(run, "gender", fold).test
+    gender = fold_data(run, "gender", fold).test
     ra = explain_test_set(run, "audionet", "gender", fold, device=device)
     correct = ra.predicted == gender.gender
     wanted = prefer is not None and int(gender.digit[prefer]) == 0 and int(gender.gender[prefer]) == 0
@@ -220,7 +183,7 @@ def figure2_data(run, fold: int, prefer: int | None = None, device=None) -> dict
     rel = ra.relevance[i].reshape(-1)
     offset, length = int(gender.offsets[i]), int(gender.lengths[i])
     return {
-        "input": model_inputs("audionet", gender.waves[i : i + 1], None, run.config.preprocess.waveform_norm).reshape(-1).numpy(),
+        "input": network_input("audionet", gender.waves[i : i + 1], None, run.config.preprocess.waveform_norm).reshape(-1).numpy(),
         "wave": gender.waves[i],
         "relevance": rel.numpy(),
         "offset": offset,
@@ -235,7 +198,7 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
     first, each from another speaker where possible). Keys ``inputs`` (dB spectrograms
     ``(K, 227, 227)`` or network waveforms ``(K, 8000)``), ``relevances`` (same shape),
     ``waves`` ``(K, 8000)`` int16 scale, ``offsets``, ``lengths``, ``titles``, ``labels``."""
-    test = train.fold_data(run, task, fold).test
+    test = fold_data(run, task, fold).test
     ex = explain_test_set(run, model_name, task, fold, device=device)
     labels = test.labels(task)
     correct = ex.predicted == labels
@@ -254,7 +217,7 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
     idx = torch.tensor(chosen, dtype=torch.long)
     spectral = INPUTS[model_name] == "spectrogram"
     inputs = (np.stack([_spectrogram_db(test.waves[i]) for i in chosen]) if spectral
-              else model_inputs(model_name, test.waves[idx], None, run.config.preprocess.waveform_norm)
+              else network_input(model_name, test.waves[idx], None, run.config.preprocess.waveform_norm)
               .reshape(len(chosen), -1).numpy())
     return {
         "inputs": inputs,
@@ -270,8 +233,8 @@ def class_examples(run, model_name: str, task: str, fold: int, per_class: int = 
 
 def tasks_run(run) -> tuple[str, ...]:
     """The tasks whose models this run explains: both, less those that the corpus cannot be
-    split for (``train.skipped_tasks``; e.g. gender on a corpus with one gender)."""
-    skipped = train.skipped_tasks(run)
+    split for (:func:`skipped_tasks`; e.g. gender on a corpus with one gender)."""
+    skipped = skipped_tasks(run)
     return tuple(task for task in LABELS if task not in skipped)
 
 
@@ -288,52 +251,13 @@ def band_shares_of_run(run, fold: int, bands_hz: Sequence[float], device=None) -
             for task in tasks_run(run)}
 
 
-LOW_HZ = 1000  # "the lower frequency range" of the paper's reading of the gender model
-
-
-def band_share_numbers(shares: dict[str, np.ndarray], bands_hz: Sequence[float]) -> dict[str, float]:
-    """The prose's numbers from :func:`band_shares_of_run`: ``below1k_<task>``, the mean share
-    (%) of positive relevance below :data:`LOW_HZ` per task, and ``below1k_diff`` (gender minus
-    digits) where both tasks are there. ``bands_hz`` must have :data:`LOW_HZ` as an edge."""
-    edges = list(bands_hz)
-    if LOW_HZ not in edges:
-        raise AudiomnistError(f"bands {edges}: {LOW_HZ} Hz must be one of the band edges")
-    k = edges.index(LOW_HZ)
-    out = {f"below1k_{task}": float(np.nanmean(s[:, :k].sum(1))) * 100 for task, s in shares.items()}
-    if {"below1k_gender", "below1k_digits"} <= set(out):
-        out["below1k_diff"] = out["below1k_gender"] - out["below1k_digits"]
-    return out
-
-
-def format_band_shares(shares: dict[str, np.ndarray], bands_hz: Sequence[float]) -> str:
-    """Markdown table of the mean share (%) of positive relevance per band, a column per task."""
-    tasks = sorted(shares, key=lambda t: t != "gender")  # the gender model first, as in the paper's reading
-    rows = ["| band | " + " | ".join(f"{'digit' if t == 'digits' else t} model (%)" for t in tasks) + " |",
-            "|---|" + "---|" * len(tasks)]
-    for k in range(len(bands_hz) - 1):
-        cells = " | ".join(f"{np.nanmean(shares[t][:, k]) * 100:.1f}" for t in tasks)
-        rows.append(f"| {bands_hz[k]:g}-{bands_hz[k + 1]:g} Hz | {cells} |")
-    return "\n".join(rows)
-
-
 def padding_shares_of_run(run, fold: int, composites: Sequence[str | None] = (None,), device=None) -> dict:
     """:func:`padding_share` of AudioNet's relevance over the whole test set of ``fold``, per
     task of :func:`tasks_run` and composite (None: the profile's): ``{(task, composite): (N,)}``."""
     out = {}
     for task in tasks_run(run):
-        test = train.fold_data(run, task, fold).test
+        test = fold_data(run, task, fold).test
         for composite in composites:
             rel = explain_test_set(run, "audionet", task, fold, composite, device).relevance
             out[(task, composite)] = padding_share(rel.numpy(), test.lengths.numpy(), test.offsets.numpy())
     return out
-
-
-def format_padding_shares(padding: dict, composites: Sequence[str | None] = (None, "epsilon_plus_flat")) -> str:
-    """Markdown table of :func:`padding_shares_of_run`: the mean share (%) of AudioNet's
-    absolute relevance on the padding, a row per task, a column per composite."""
-    names = {None: "default, z+ first layer"}
-    rows = ["| task | " + " | ".join(f"{names.get(c, c)} (%)" for c in composites) + " |",
-            "|---|" + "---|" * len(composites)]
-    for task in dict.fromkeys(t for t, _ in padding):
-        rows.append(f"| {task} | " + " | ".join(f"{np.nanmean(padding[(task, c)]) * 100:.2f}" for c in composites) + " |")
-    return "\n".join(rows)
