@@ -29,28 +29,50 @@ def spectrogram_times() -> np.ndarray:
     return (np.arange(TIME_FRAMES) + FIRST_FRAME) * HOP / SAMPLE_RATE
 
 
-def band_shares(relevance_spectrograms, bands_hz: Sequence[float] = (0, 250, 500, 1000, 2000, 4000)) -> np.ndarray:
+BANDS_HZ = (0, 250, 500, 1000, 2000, 4000)  # the bands the relevance is read in
+
+
+def frequency_band_shares(relevance, frequencies, bands_hz: Sequence[float] = BANDS_HZ) -> np.ndarray:
+    """Share of each item's positive relevance per frequency band.
+
+    ``relevance`` ``(N, F, ...)``: relevance per frequency bin, and per frame or any further
+    axes (summed after clipping at 0, so positive relevance counts wherever it lies in time);
+    ``frequencies`` ``(F,)``: each bin's frequency in Hz, e.g. :func:`spectrogram_frequencies`
+    for AlexNet's spectrogram or :func:`dft.dft_frequencies` for DFT-LRP, so that models with
+    different inputs are compared band by band. ``bands_hz`` are ascending band edges (a bin
+    belongs to ``[lo, hi)``; the last band includes its upper edge). The total counts every bin,
+    also those outside the bands. Returns ``(N, len(bands_hz) - 1)``; a row is NaN when an item
+    has no positive relevance.
+    """
+    r = np.asarray(relevance, dtype=np.float64)
+    f = np.asarray(frequencies, dtype=np.float64)
+    if r.ndim < 2 or f.shape != (r.shape[1],):
+        raise AudiomnistError(f"relevance of shape {r.shape} needs (N, F, ...) with one frequency per bin, got {f.shape}")
+    edges = np.asarray(bands_hz, dtype=np.float64)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise AudiomnistError(f"bands_hz {list(bands_hz)} must be at least two ascending edges in Hz")
+    per_bin = np.clip(r, 0, None).reshape(r.shape[0], r.shape[1], -1).sum(axis=2)  # (N, F)
+    band = np.searchsorted(edges, f, side="right") - 1
+    band[f == edges[-1]] = edges.size - 2
+    shares = np.stack([per_bin[:, band == k].sum(axis=1) for k in range(edges.size - 1)], axis=1)
+    total = per_bin.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, shares / total, np.nan)
+
+
+def band_shares(relevance_spectrograms, bands_hz: Sequence[float] = BANDS_HZ) -> np.ndarray:
     """Share of each spectrogram's positive relevance per frequency band.
 
     ``relevance_spectrograms`` ``(N, 227, 227)`` or ``(N, 1, 227, 227)``; ``bands_hz`` are
     ascending band edges (a row belongs to ``[lo, hi)``; the last band includes its upper edge).
     Returns ``(N, len(bands_hz) - 1)``; a row is NaN when a sample has no positive relevance.
+    :func:`frequency_band_shares` on the spectrogram's rows.
     """
     r = np.asarray(relevance_spectrograms, dtype=np.float64)
     r = r.reshape(r.shape[0], FREQ_BINS, -1) if r.ndim == 4 else r
     if r.ndim != 3 or r.shape[1] != FREQ_BINS:
         raise AudiomnistError(f"relevance spectrograms have shape {r.shape}; expected (N, {FREQ_BINS}, T)")
-    edges = np.asarray(bands_hz, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-        raise AudiomnistError(f"bands_hz {list(bands_hz)} must be at least two ascending edges in Hz")
-    per_row = np.clip(r, 0, None).sum(axis=2)  # (N, 227)
-    f = spectrogram_frequencies()
-    band = np.searchsorted(edges, f, side="right") - 1
-    band[f == edges[-1]] = edges.size - 2
-    shares = np.stack([per_row[:, band == k].sum(axis=1) for k in range(edges.size - 1)], axis=1)
-    total = per_row.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, shares / total, np.nan)
+    return frequency_band_shares(r, spectrogram_frequencies(), bands_hz)
 
 
 def padding_share(relevance_waveforms, lengths, offsets) -> np.ndarray:
