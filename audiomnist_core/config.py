@@ -150,6 +150,33 @@ class PerturbConfig:
 
 
 @dataclass(frozen=True)
+class BeyondConfig:
+    """Chapter 05, beyond the paper: explanations in frequency, time-frequency and sound."""
+
+    # Fig. 3 in the frequency domain: shares of each test waveform's real-DFT bins removed
+    fractions: tuple[float, ...] = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+    random_draws: int = 3
+    max_per_fold: int | None = None  # a seeded subset of each test set; None: all
+    bands_hz: tuple[float, ...] = (0, 250, 500, 1000, 2000, 4000)  # the band shares' edges
+    seed: int = 0
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Chapter 06: attribution methods under the paper's zeroing test (``audiomnist benchmark``)."""
+
+    methods: tuple[str, ...] = ATTRIBUTION_METHODS  # "lrp" is each model's composite of explain.composites
+    runs: tuple[str, ...] = ("alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender")
+    max_per_fold: int | None = None  # a seeded subset of each test set; None: all
+    randomization_items: int = 8  # recordings per fold of the cascading randomisation test
+    samples: int = 8  # noisy copies of smoothgrad and gradient_shap
+    steps: int = 16  # path steps of integrated_gradients
+    seed: int = 0
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     data: DataConfig = field(default_factory=DataConfig)
@@ -157,6 +184,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    beyond: BeyondConfig = field(default_factory=BeyondConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -276,6 +305,23 @@ def _validate(cfg: Config, where: str) -> None:
             raise bad("perturb.zeroing_runs", f"has {run!r}; use model/task with model in {MODELS} and task in {TASKS}")
     if p.random_draws < 1 or p.batch_size < 1 or (p.max_per_fold is not None and p.max_per_fold < 1):
         raise bad("perturb", "random_draws, batch_size and max_per_fold must be >= 1")
+    y = cfg.beyond
+    if any(not 0.0 <= f <= 1.0 for f in y.fractions):
+        raise bad("beyond.fractions", "must lie in [0, 1]")
+    if list(y.bands_hz) != sorted(y.bands_hz) or len(y.bands_hz) < 2:
+        raise bad("beyond.bands_hz", "must be at least two increasing band edges in Hz")
+    if y.random_draws < 1 or y.batch_size < 1 or (y.max_per_fold is not None and y.max_per_fold < 1):
+        raise bad("beyond", "random_draws, batch_size and max_per_fold must be >= 1")
+    b = cfg.benchmark
+    for method in b.methods:
+        if method not in ATTRIBUTION_METHODS:
+            raise bad("benchmark.methods", f"has {method!r}; use names of {', '.join(ATTRIBUTION_METHODS)}")
+    for run in b.runs:
+        model, _, task = run.partition("/")
+        if model not in MODELS or task not in TASKS:
+            raise bad("benchmark.runs", f"has {run!r}; use model/task with model in {MODELS} and task in {TASKS}")
+    if min(b.randomization_items, b.samples, b.steps, b.batch_size) < 1 or (b.max_per_fold is not None and b.max_per_fold < 1):
+        raise bad("benchmark", "randomization_items, samples, steps, batch_size and max_per_fold must be >= 1")
 
 
 def profile_path(profile: str | os.PathLike) -> Path:
