@@ -5,7 +5,9 @@ fake ``audiomnist`` (it honours ``jobs --json`` and ``run-job``) on PATH and run
 from a copy of ``scripts/slurm`` in a temporary checkout. ``test_real_slurm`` starts a
 single-node Slurm (munged, slurmctld, slurmd, all in a temporary folder on their own ports)
 where its binaries are installed (``apt-get install slurm-wlm munge``) and we are root, and
-submits the same scripts to it.
+submits the same scripts to it. ``test_real_slurm_runs_the_smoke_profile`` submits this
+checkout's real smoke arrays (``.venv/bin/audiomnist``, synthetic corpus) to such a cluster; it
+takes a minute or two, so it runs only with ``AUDIOMNIST_TEST_SLURM_SMOKE=1``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -276,22 +280,58 @@ def _binary(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
 
 
-def _wait(predicate, timeout: float, what: str, logs: Path) -> None:
+def _wait(predicate, timeout: float, what: str, *folders: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.3)
-    tails = "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-15:])
-                      for p in sorted(logs.glob("*.log")))
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{_tails(*folders)}")
 
 
-@pytest.mark.skipif(_missing_slurm() is not None, reason=_missing_slurm() or "")
-def test_real_slurm(tmp_path):
-    box = Sandbox(tmp_path)
-    (box.bin / "sbatch").unlink()  # the real one, from here on
-    d = tmp_path / "slurm"
+def _tails(*folders: Path, lines: int = 15) -> str:
+    """The last lines of every daemon log and job output in folders, for a failure message."""
+    files = sorted(p for f in folders if f.is_dir() for p in (*f.glob("*.log"), *f.glob("*.out")))
+    return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+                     for p in files)
+
+
+class SlurmCluster:
+    """A running single-node Slurm: ``env`` reaches it (``SLURM_CONF``, no job variables)."""
+
+    def __init__(self, root: Path, conf: Path, env: dict[str, str]):
+        self.root, self.conf, self.env, self.logs = root, conf, env, root / "log"
+
+    def squeue(self) -> list[list[str]] | None:
+        """One ``[job id, state, reason]`` per queued job (array tasks apart), None where squeue fails."""
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T %r"], env=self.env, capture_output=True, text=True)
+        return [line.split(None, 2) for line in out.stdout.splitlines()] if out.returncode == 0 else None
+
+    def drain(self, timeout: float, *outputs: Path) -> None:
+        """Wait until the queue is empty; fail at once where a job waits on a dependency that failed."""
+        def drained() -> bool:
+            queue = self.squeue()
+            if queue and any("DependencyNeverSatisfied" in job[-1] for job in queue):
+                pytest.fail(f"a dependency failed: {queue}\n{_tails(self.logs, *outputs, lines=40)}")
+            return queue == []
+
+        _wait(drained, timeout, "the jobs to finish", self.logs, *outputs)
+
+    def submit(self, submit_sh: Path, *args: str, env: dict[str, str], cwd: Path) -> tuple[str, str]:
+        """Run submit.sh against this cluster; the train and the analysis array's job ids."""
+        done = subprocess.run([str(submit_sh), *args], cwd=cwd, env={**env, "SLURM_CONF": str(self.conf)},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        (train_line, analysis_line) = done.stdout.splitlines()
+        train_id, analysis_id = train_line.split()[1], analysis_line.split()[1]
+        assert analysis_line.endswith(f"after={train_id}")
+        return train_id, analysis_id
+
+
+@contextmanager
+def slurm_cluster(d: Path) -> Iterator[SlurmCluster]:
+    """munged, slurmctld and slurmd in folder ``d`` on free ports, up until the node is idle;
+    stopped (terminated, killed after 15 s) on the way out."""
     for sub in ("munge", "state", "spool", "log"):
         (d / sub).mkdir(parents=True)
     (d / "munge").chmod(0o700)
@@ -332,6 +372,7 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
     env = {**os.environ, "SLURM_CONF": str(conf)}
     for var in [v for v in env if v.startswith(("SLURM_", "SBATCH_")) and v != "SLURM_CONF"]:
         del env[var]  # not a job's environment inside a job
+    cluster = SlurmCluster(d, conf, env)
     daemons: list[subprocess.Popen] = []
     try:
         started = time.monotonic()
@@ -339,7 +380,7 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             [_binary("munged"), "-F", "--force", f"--socket={sock}", f"--key-file={key}",
              f"--pid-file={d}/munge/pid", f"--log-file={d}/log/munged.log", f"--seed-file={d}/munge/seed"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-        _wait(sock.exists, 10, "munged", d / "log")
+        _wait(sock.exists, 10, "munged", cluster.logs)
         daemons.append(subprocess.Popen([_binary("slurmctld"), "-D", "-i", "-f", str(conf)], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         daemons.append(subprocess.Popen([_binary("slurmd"), "-D", "-f", str(conf)], env=env,
@@ -349,38 +390,9 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             out = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
             return out.returncode == 0 and out.stdout.strip() in ("idle", "mixed")
 
-        _wait(idle, 60, "the node to be idle", d / "log")
+        _wait(idle, 60, "the node to be idle", cluster.logs)
         print(f"slurm up in {time.monotonic() - started:.1f} s")
-
-        runs = tmp_path / "runs"
-        sub_env = {k: v for k, v in env.items() if k not in ("PATH",)}
-        sub_env.update(box.env, PATH=f"{box.bin}:{os.path.dirname(_binary('sbatch'))}",
-                       AUDIOMNIST_RUNS=str(runs), FAKE_SLEEP="0.5")
-        done = subprocess.run([str(box.repo / "scripts/slurm/submit.sh"), "smoke", "--cpus-per-task=1", "--mem=100M",
-                               "--time=5"], cwd=tmp_path, env=sub_env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        (train_line, analysis_line) = done.stdout.splitlines()
-        train_id, analysis_id = train_line.split()[1], analysis_line.split()[1]
-        assert analysis_line.endswith(f"after={train_id}")
-
-        def drained() -> bool:
-            out = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True)
-            return out.returncode == 0 and not out.stdout.strip()
-
-        _wait(drained, 120, "the jobs to finish", d / "log")
-        print(f"jobs done {time.monotonic() - started:.1f} s after the start")
-
-        events = box.events()[1:]  # after the `jobs` call
-        starts = [e for e in events if e["event"] == "start"]
-        ends = [e for e in events if e["event"] == "end"]
-        assert sorted(e["index"] for e in starts) == sorted(e["index"] for e in ends) == [0, 1, 2, 3, 4]
-        assert all(e["task"] == str(e["index"]) and e["runs"] == str(runs) and e["cwd"] == str(box.repo)
-                   for e in starts)
-        last_train = max(e["t"] for e in ends if e["stage"] == "train")
-        first_analysis = min(e["t"] for e in starts if e["stage"] == "analysis")
-        assert first_analysis >= last_train, "an analysis job started before the train array finished"
-        outs = sorted(p.name for p in (runs / "slurm").iterdir())
-        assert outs == [f"{train_id}_{i}.out" for i in range(3)] + [f"{analysis_id}_{i}.out" for i in (3, 4)]
+        yield cluster
     finally:
         for proc in reversed(daemons):
             proc.terminate()
@@ -390,3 +402,82 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def slurm(tmp_path) -> Iterator[SlurmCluster]:
+    with slurm_cluster(tmp_path / "slurm") as cluster:
+        yield cluster
+
+
+real_slurm = pytest.mark.skipif(_missing_slurm() is not None, reason=_missing_slurm() or "")
+
+
+@real_slurm
+def test_real_slurm(tmp_path, slurm):
+    box = Sandbox(tmp_path)
+    (box.bin / "sbatch").unlink()  # the real one, from here on
+    started = time.monotonic()
+    runs = tmp_path / "runs"
+    sub_env = {k: v for k, v in slurm.env.items() if k not in ("PATH",)}
+    sub_env.update(box.env, PATH=f"{box.bin}:{os.path.dirname(_binary('sbatch'))}",
+                   AUDIOMNIST_RUNS=str(runs), FAKE_SLEEP="0.5")
+    train_id, analysis_id = slurm.submit(box.repo / "scripts/slurm/submit.sh", "smoke", "--cpus-per-task=1",
+                                         "--mem=100M", "--time=5", env=sub_env, cwd=tmp_path)
+    slurm.drain(120, runs / "slurm")
+    print(f"jobs done in {time.monotonic() - started:.1f} s")
+
+    events = box.events()[1:]  # after the `jobs` call
+    starts = [e for e in events if e["event"] == "start"]
+    ends = [e for e in events if e["event"] == "end"]
+    assert sorted(e["index"] for e in starts) == sorted(e["index"] for e in ends) == [0, 1, 2, 3, 4]
+    assert all(e["task"] == str(e["index"]) and e["runs"] == str(runs) and e["cwd"] == str(box.repo)
+               for e in starts)
+    last_train = max(e["t"] for e in ends if e["stage"] == "train")
+    first_analysis = min(e["t"] for e in starts if e["stage"] == "analysis")
+    assert first_analysis >= last_train, "an analysis job started before the train array finished"
+    outs = sorted(p.name for p in (runs / "slurm").iterdir())
+    assert outs == [f"{train_id}_{i}.out" for i in range(3)] + [f"{analysis_id}_{i}.out" for i in (3, 4)]
+
+
+SMOKE_VAR = "AUDIOMNIST_TEST_SLURM_SMOKE"
+REPO = SCRIPTS.parents[1]
+RUNS_OF = [f"{m}-{t}-fold0" for m in ("alexnet", "audionet") for t in ("digits", "gender")]
+
+
+@real_slurm
+@pytest.mark.skipif(os.environ.get(SMOKE_VAR) != "1",
+                    reason=f"slow (a minute or two): trains and analyses the smoke profile; run with {SMOKE_VAR}=1")
+def test_real_slurm_runs_the_smoke_profile(tmp_path, slurm):
+    """The real smoke arrays from this checkout, the real CLI (.venv/bin/audiomnist) on the synthetic corpus."""
+    audiomnist = REPO / ".venv" / "bin" / "audiomnist"
+    assert audiomnist.exists(), f"{audiomnist} missing: install the package first (make install)"
+    started = time.monotonic()
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    env = {k: v for k, v in slurm.env.items() if not k.startswith("AUDIOMNIST_")}
+    env.update(PATH=f"{os.path.dirname(_binary('sbatch'))}:{env.get('PATH', '/usr/bin:/bin')}",
+               AUDIOMNIST_RUNS=str(runs), AUDIOMNIST_DATA_DIR=str(data), OMP_NUM_THREADS="1")
+    train_id, analysis_id = slurm.submit(REPO / "scripts/slurm/submit.sh", "smoke", "synthetic", "--cpus-per-task=1",
+                                         "--mem=4G", "--time=15", env=env, cwd=tmp_path)
+    slurm.drain(600, runs / "slurm")
+    print(f"smoke arrays done in {time.monotonic() - started:.1f} s")
+
+    outs = sorted((runs / "slurm").glob("*.out"))
+    assert [p.name for p in outs] == [f"{train_id}_{i}.out" for i in range(4)] + [f"{analysis_id}_{i}.out" for i in range(4, 8)]
+    for out in outs:
+        text = out.read_text(errors="replace")
+        assert "Traceback" not in text and "error:" not in text, f"{out.name}:\n{text[-3000:]}"
+    root = runs / "smoke-synthetic"
+    lines = [json.loads(line) for line in (root / "jobs.jsonl").read_text().splitlines()]
+    for line in lines:
+        print(json.dumps(line))
+    order = [line["index"] for line in lines]
+    assert sorted(order) == list(range(8)), f"each job once: {order}"
+    assert max(order.index(i) for i in range(4)) < min(order.index(i) for i in range(4, 8)), \
+        f"an analysis job finished before a train job: {order}"
+    assert len(list(root.glob("train/*/result.json"))) == 4
+    for name in RUNS_OF:
+        assert (root / "train" / name / "result.json").is_file()
+        assert (root / "perturb" / f"zeroing-{name}.json").is_file()
+        assert (root / "relevance" / f"{name}.npz").is_file()
+    assert (root / "perturb" / "frequency_scaling-fold0.json").is_file()
