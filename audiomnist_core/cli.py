@@ -114,6 +114,19 @@ def cmd_perturb(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from . import report
+    from .steps import benchmark
+
+    run = _open_run(args)
+    result = benchmark.benchmark_profile(run, device=args.device)
+    if args.json:
+        _print_json(result)
+    else:
+        print(report.format_benchmark(result))
+    return 0
+
+
 def cmd_jobs(args) -> int:
     from . import steps
 
@@ -226,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(p, device=True)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.set_defaults(func=cmd_perturb)
+
+    p = sub.add_parser("benchmark", help="attribution methods under the paper's zeroing test and the randomisation "
+                       "test, per model x task x fold (cached; a changed model, method or code recomputes)")
+    _profile_args(p, device=True)
+    p.add_argument("--json", action="store_true",
+                   help="print {methods, fractions, results: [{method, model, task, folds, curves, auc, auc_mean, "
+                        "auc_std, drop_at_1pct, randomization_spearman, cost_vs_gradient}], stamp}")
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("jobs", help="the profile's work as independent jobs in dependency order: train jobs "
                        "(model x task x fold), then analysis jobs (relevance, zeroing, frequency scaling per fold)")

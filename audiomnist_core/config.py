@@ -172,6 +172,8 @@ class BenchmarkConfig:
     randomization_items: int = 8  # recordings per fold of the cascading randomisation test
     samples: int = 8  # noisy copies of smoothgrad and gradient_shap
     steps: int = 16  # path steps of integrated_gradients
+    occlusion_waveform: tuple[int, int] = (400, 400)  # occlusion window and stride, samples (20 windows)
+    occlusion_spectrogram: tuple[int, int] = (35, 32)  # ... and bins (7 x 7 windows tile 227 x 227)
     seed: int = 0
     batch_size: int = 32
 

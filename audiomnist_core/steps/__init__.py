@@ -8,11 +8,13 @@ Each step reads its inputs from the run store, calls the pure stages (``preproce
 - :mod:`.training`: train, test and store one run (model x task x fold); the finished results.
 - :mod:`.relevance`: the relevance of a test fold, and the data of chapter 03's figures.
 - :mod:`.manipulations`: frequency scaling and zeroing curves per fold, both over the profile.
+- :mod:`.benchmark`: attribution methods under the zeroing and randomisation tests (chapter 06).
 - :mod:`.jobs`: all of it as independent jobs for many workers (``audiomnist jobs``).
 
 Every public name is re-exported here: ``from audiomnist_core import steps`` then
 ``steps.train_profile(run)``.
 """
+from .benchmark import benchmark_fold, benchmark_profile
 from .folds import FoldData, corpus_signals, fold_data, folds_of, skipped_tasks, subsample
 from .jobs import Job, describe as describe_jobs, jobs, run_job
 from .manipulations import frequency_scaling_fold, listening_subjects, perturb_profile, zeroing_fold
@@ -34,6 +36,7 @@ from .relevance import (
 from .training import Busy, curves, ensure_trained, load_model, metrics, results, run_dir, run_key, train_profile, training_runs
 
 __all__ = [
+    "benchmark_fold", "benchmark_profile",
     "FoldData", "corpus_signals", "fold_data", "folds_of", "skipped_tasks", "subsample",
     "Job", "describe_jobs", "jobs", "run_job",
     "frequency_scaling_fold", "listening_subjects", "perturb_profile", "zeroing_fold",

@@ -2,7 +2,8 @@
 
 Train jobs come first, one per model x task x fold (:func:`training.training_runs`); then one
 analysis job per trained run that the later chapters need: its test fold's relevance, its
-zeroing curves (``perturb.zeroing_runs``) and, for the AlexNet gender model, frequency scaling.
+zeroing curves (``perturb.zeroing_runs``), for the AlexNet gender model frequency scaling, and
+the method benchmark (``benchmark.runs``).
 An analysis job depends on its run's train job only, so a Slurm array over the train jobs and a
 dependent array over the analysis jobs cover the profile (``scripts/slurm/``). Every job is
 idempotent: a finished step is read back from the step cache, a run another process is
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from ..errors import AudiomnistError
 from ..runs import Run, status
 from ..train import resolve_device
+from .benchmark import applies, benchmark_fold
 from .folds import folds_of
 from .manipulations import frequency_scaling_fold, zeroing_fold
 from .relevance import test_relevance
@@ -51,7 +53,8 @@ def _analyses(run: Run, model: str, task: str, fold: int) -> tuple[str, ...]:
     zeroing = name in run.config.perturb.zeroing_runs
     out = ("relevance",) if zeroing or fold == folds_of(run, task)[0] else ()
     out += ("zeroing",) if zeroing else ()
-    return out + (("frequency scaling",) if name == "alexnet/gender" else ())
+    out += ("frequency scaling",) if name == "alexnet/gender" else ()
+    return out + (("benchmark",) if name in run.config.benchmark.runs else ())
 
 
 def jobs(run: Run) -> list[Job]:
@@ -99,6 +102,9 @@ def run_job(run: Run, index: int, device=None, *, progress: bool = False) -> Job
         zeroing_fold(run, job.model, job.task, job.fold, dev)
     if "frequency scaling" in job.analyses:
         frequency_scaling_fold(run, job.fold, dev)
+    for method in run.config.benchmark.methods if "benchmark" in job.analyses else ():
+        if applies(method, job.model):
+            benchmark_fold(run, method, job.model, job.task, job.fold, dev)
     record = {"index": index, "name": job.name, "host": socket.gethostname(), "pid": os.getpid(),
               "seconds": round(time.monotonic() - start, 3)}
     run.root.mkdir(parents=True, exist_ok=True)

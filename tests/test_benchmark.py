@@ -1,0 +1,139 @@
+"""The attribution benchmark (chapter 06): the step on a tiny trained run, the command line,
+and the leaderboard and sentences computed from the numbers."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from audiomnist_core import perturb, report
+from audiomnist_core.explain.faithfulness import parametrised_layers
+from audiomnist_core.models import build
+from audiomnist_core.steps.benchmark import applies
+from test_perturb import TINY
+
+METHODS = ["lrp", "lrp_epsilon_gamma_box", "gradient", "integrated_gradients", "occlusion", "random"]
+PROFILE = TINY + f"""benchmark:
+  methods: [{", ".join(METHODS)}]
+  max_per_fold: 6
+  randomization_items: 2
+  samples: 2
+  steps: 4
+  batch_size: 8
+"""
+
+
+def test_epsilon_gamma_box_applies_to_the_spectrogram_model_only():
+    assert applies("lrp_epsilon_gamma_box", "alexnet") and not applies("lrp_epsilon_gamma_box", "audionet")
+    assert applies("gradient", "audionet")
+
+
+def test_the_attribution_ranking_zeroes_only_non_zero_features():
+    x = torch.tensor([[0.0, 0.0, 1.0, 2.0, 3.0]])
+    rel = torch.tensor([[9.0, 8.0, 0.1, 0.2, 0.3]])  # the padding most attributed
+    # two thirds of the three non-zero samples: the paper's ranking spends both on the padding
+    assert perturb.zero_mask(x, 0.67, "relevance", rel).tolist() == [[True, True, False, False, False]]
+    assert perturb.zero_mask(x, 0.67, "attribution", rel).tolist() == [[False, False, False, True, True]]
+
+
+@pytest.fixture(scope="module")
+def benchmarked(synth_corpus, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("benchmark")
+    profile = tmp / "tiny.yaml"
+    profile.write_text(PROFILE)
+    argv = ["benchmark", "--profile", str(profile), "--data", str(synth_corpus), "--device", "cpu", "--json"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIOMNIST_RUNS", str(tmp / "runs"))
+        yield argv, tmp, mp
+
+
+def _call(argv, capsys):
+    from audiomnist_core import cli
+
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_benchmark_json_has_every_method_model_task_and_fold(benchmarked, capsys):
+    argv, tmp, _ = benchmarked
+    out, err = _call(argv, capsys)
+    assert out["methods"] == METHODS and out["fractions"] == [0.0, 0.01, 1.0]
+    cells = {(r["method"], r["model"], r["task"]) for r in out["results"]}
+    expected = {(m, model, task) for m in METHODS for model, task in (("alexnet", "gender"), ("audionet", "digits"))
+                if applies(m, model)}
+    assert cells == expected
+    for r in out["results"]:
+        assert r["folds"] == [0] and len(r["curves"]) == len(r["auc"]) == len(r["drop_at_1pct"]) == 1
+        assert len(r["curves"][0]) == 3 and 0.0 <= r["auc"][0] <= 1.0 and r["auc_mean"] == r["auc"][0]
+        assert r["drop_at_1pct"][0] == pytest.approx(r["curves"][0][0] - r["curves"][0][1])
+        assert math.isfinite(r["cost_vs_gradient"]) and r["cost_vs_gradient"] > 0
+        assert r["layers"] == parametrised_layers(build(r["model"], r["task"]))[::-1]  # top layer first
+        assert len(r["randomization"][0]) == len(r["layers"])
+    random = next(r for r in out["results"] if r["method"] == "random")
+    assert random["randomization_spearman"] == [pytest.approx(1.0)]  # a map that ignores the model fails the check
+    assert out["stamp"]["profile"] == "tiny" and len(out["stamp"]["code"]) == 12
+    assert err.count("benchmark: ") == len(expected)  # each cell computed once, said once
+    cached = sorted((tmp / "runs").glob("*/benchmark/*-fold0.json"))
+    assert len(cached) == len(expected)
+
+
+def test_a_second_benchmark_reads_the_cache_and_a_new_method_computes_only_itself(benchmarked, capsys):
+    argv, tmp, _ = benchmarked
+    first, _ = _call(argv, capsys)
+    again, err = _call(argv, capsys)
+    assert "benchmark: " not in err.replace("attribution benchmark", "")
+    assert [r["auc"] for r in again["results"]] == [r["auc"] for r in first["results"]]
+    profile = tmp / "tiny.yaml"
+    profile.write_text(PROFILE.replace("random]", "random, gradient_x_input]"))
+    _, err = _call(argv, capsys)
+    assert err.count("benchmark: gradient_x_input") == 2 and err.count("benchmark: ") == 2
+    profile.write_text(PROFILE)
+
+
+def test_the_cli_prints_the_leaderboards_and_the_readings(benchmarked, capsys):
+    from audiomnist_core import cli
+
+    argv, _, _ = benchmarked
+    assert cli.main([a for a in argv if a != "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "alexnet / gender" in text and "audionet / digits" in text and "random (the floor)" in text
+    assert "LRP with the chapters' composite" in text
+
+
+# --- the reporting, on made-up numbers ------------------------------------------------------
+
+def _result(aucs: dict[tuple[str, str, str], float], rho: float = 0.1) -> dict:
+    return {"profile": "p", "data": "d", "results": [
+        {"method": m, "model": model, "task": task, "folds": [0, 1], "auc": [a - 0.01, a + 0.01],
+         "drop_at_1pct": [1.0, 2.0], "randomization_spearman": [rho, rho], "randomization": [[rho], [rho]],
+         "cost_vs_gradient": 2.0} for (m, model, task), a in aucs.items()]}
+
+
+def test_the_leaderboard_puts_the_lowest_area_first_in_bold():
+    result = _result({("lrp", "audionet", "digits"): 0.4, ("gradient", "audionet", "digits"): 0.3,
+                      ("random", "audionet", "digits"): 0.8})
+    assert [r["method"] for r in report.leaderboard(result, "audionet", "digits")] == ["gradient", "lrp", "random"]
+    table = report.format_leaderboard(result, "audionet", "digits")
+    assert table.splitlines()[2].startswith("| **gradient** | **0.300 ± 0.014**")
+
+
+def test_the_reading_follows_the_numbers():
+    lrp_wins = _result({("lrp", "audionet", "digits"): 0.2, ("gradient", "audionet", "digits"): 0.3,
+                        ("random", "audionet", "digits"): 0.8})
+    assert report.faithfulness_reading(lrp_wins).startswith("LRP with the chapters' composite is the most faithful method on every")
+    assert "Every method beats random" in report.faithfulness_reading(lrp_wins)
+    gradient_wins = _result({("lrp", "audionet", "digits"): 0.4, ("gradient", "audionet", "digits"): 0.3,
+                             ("random", "audionet", "digits"): 0.35})
+    reading = report.faithfulness_reading(gradient_wins)
+    assert "on audionet/digits gradient (AUC 0.300 against LRP's 0.400)" in reading
+    assert "No better than random: LRP (the chapters' composite) on audionet/digits" in reading
+    tie = _result({("lrp", "audionet", "digits"): 0.3, ("gradient", "audionet", "digits"): 0.3})
+    assert "it ties with gradient" in report.faithfulness_reading(tie)
+
+
+def test_the_sanity_reading_names_the_methods_whose_maps_survive_randomisation():
+    assert "every method's maps lose their rank order" in report.sanity_reading(_result({("lrp", "alexnet", "gender"): 0.3}, rho=0.1))
+    assert "LRP (the chapters' composite) on alexnet/gender" in report.sanity_reading(_result({("lrp", "alexnet", "gender"): 0.3}, rho=0.9))
