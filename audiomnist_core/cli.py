@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else there")
     p.add_argument("--only", action="append", default=None, metavar="CASE",
                    help="run only this benchmark (repeatable): preprocess, train (efficiencies and the "
-                        "projected time of the paper profile), lrp, perturb")
+                        "projected time of the paper profile), lrp, perturb, benchmark (the projected minutes of the "
+                        "quick profile's method benchmark)")
     p.set_defaults(func=cmd_bench)
     return parser
 

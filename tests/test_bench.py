@@ -26,14 +26,17 @@ EXPECTED = {
             "zennit_vs_gradient_audionet", "relevance_test_set_seconds", "relevance_samples_per_s_alexnet"),
     "perturb": ("perturbation_curve_cost", "perturbation_curve_goal", "perturbation_curve_cpu_seconds",
                 "perturbation_plain_eval_cpu_seconds"),
+    "benchmark": ("benchmark_quick_projected_minutes", "benchmark_goal_minutes", "benchmark_cost_vs_gradient_lrp_alexnet",
+                  "benchmark_cost_vs_gradient_occlusion_audionet"),
 }
 HEADLINE = {
     "preprocess": ["preprocess_cpu_time_ratio"],
     "train": ["train_efficiency_alexnet", "train_efficiency_audionet"],
     "lrp": ["lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet"],
     "perturb": ["perturbation_curve_cost"],
+    "benchmark": ["benchmark_quick_projected_minutes"],
 }
-RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost")
+RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost", "_projected_")
 TINY_REPEATS = 3
 
 
@@ -97,6 +100,7 @@ def tiny_document(tmp_path_factory):
         "train": {"batch_size": 2, "steps": 1, "repeats": TINY_REPEATS},
         "lrp": {"batch": 2, "repeats": TINY_REPEATS},
         "perturb": {"samples": 4, "fractions": 3, "repeats": TINY_REPEATS},
+        "benchmark": {"samples": 2, "repeats": TINY_REPEATS, "methods": ["lrp", "occlusion"]},
     }
     lines: list[str] = []
     doc = bench.run_all(log=lambda *a, **k: lines.append(" ".join(map(str, a))), settings=settings)
