@@ -44,8 +44,8 @@ STEP = Step(
     config=("benchmark.samples", "benchmark.steps", "benchmark.seed", "benchmark.randomization_items",
             "benchmark.occlusion_waveform", "benchmark.occlusion_spectrogram", "perturb.fractions",
             "preprocess.waveform_norm"),
-    code=("explain", "perturb", "preprocess", "models", "steps.folds", "steps.relevance:run_composite",
-          "steps.benchmark:benchmark_fold", "steps.benchmark:_explainer", "steps.benchmark:_test_subset",
+    code=("explain.lrp", "explain.rules", "explain.composites", "explain.attribution", "explain.faithfulness",
+          "perturb", "preprocess", "models", "steps.folds", "steps.relevance:run_composite", "steps.benchmark:benchmark_fold", "steps.benchmark:_explainer", "steps.benchmark:_test_subset",
           "steps.benchmark:_randomization"),
 )
 AT = 0.01  # the fraction of the accuracy drop the leaderboard shows

@@ -24,7 +24,8 @@ from .folds import fold_data, skipped_tasks
 from .training import ensure_trained, load_model
 
 RELEVANCE = Step("relevance", config=("explain.target", "preprocess.waveform_norm"),
-                 code=("explain", "preprocess", "models", "steps.relevance:explain_test_set"))
+                 code=("explain.lrp", "explain.rules", "explain.composites", "explain.attribution", "preprocess",
+                       "models", "steps.relevance:explain_test_set"))
 
 
 def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice: str | None = None) -> Composite:
