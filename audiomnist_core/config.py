@@ -167,6 +167,8 @@ class BenchmarkConfig:
     """Chapter 06: attribution methods under the paper's zeroing test (``audiomnist benchmark``)."""
 
     methods: tuple[str, ...] = ATTRIBUTION_METHODS  # "lrp" is each model's composite of explain.composites
+    # the zeroing curve's fractions of each input's non-zero features; must hold 0 and 0.01
+    fractions: tuple[float, ...] = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
     runs: tuple[str, ...] = ("alexnet/digits", "alexnet/gender", "audionet/digits", "audionet/gender")
     max_per_fold: int | None = None  # a seeded subset of each test set; None: all
     randomization_items: int = 8  # recordings per fold of the cascading randomisation test
@@ -315,6 +317,8 @@ def _validate(cfg: Config, where: str) -> None:
     if y.random_draws < 1 or y.batch_size < 1 or (y.max_per_fold is not None and y.max_per_fold < 1):
         raise bad("beyond", "random_draws, batch_size and max_per_fold must be >= 1")
     b = cfg.benchmark
+    if 0.0 not in b.fractions or 0.01 not in b.fractions or any(not 0.0 <= f <= 1.0 for f in b.fractions):
+        raise bad("benchmark.fractions", "must lie in [0, 1] and hold 0 and 0.01 (the drop at 1 %)")
     for method in b.methods:
         if method not in ATTRIBUTION_METHODS:
             raise bad("benchmark.methods", f"has {method!r}; use names of {', '.join(ATTRIBUTION_METHODS)}")

@@ -17,6 +17,7 @@ from test_perturb import TINY
 METHODS = ["lrp", "lrp_epsilon_gamma_box", "gradient", "integrated_gradients", "occlusion", "random"]
 PROFILE = TINY + f"""benchmark:
   methods: [{", ".join(METHODS)}]
+  fractions: [0.0, 0.01, 1.0]
   max_per_fold: 6
   randomization_items: 2
   samples: 2

@@ -5,7 +5,7 @@ under the paper's zeroing test and the model-parameter randomisation test.
 Per method x model x task x fold (:func:`benchmark_fold`, cached in the run store under
 ``benchmark/``):
 
-- the zeroing curve: accuracy against the fraction (``perturb.fractions``) of each test
+- the zeroing curve: accuracy against the fraction (``benchmark.fractions``) of each test
   input's non-zero features zeroed (AudioNet: samples set to 0; AlexNet: dB bins set to the
   -80 dB floor), highest attribution of the true class first (``perturb``'s ``attribution``
   ranking), its area (:func:`explain.faithfulness.curve_auc`; lower: the model relies more on
@@ -42,7 +42,7 @@ from .training import ensure_trained, load_model
 STEP = Step(
     "benchmark",
     config=("benchmark.samples", "benchmark.steps", "benchmark.seed", "benchmark.randomization_items",
-            "benchmark.occlusion_waveform", "benchmark.occlusion_spectrogram", "perturb.fractions",
+            "benchmark.occlusion_waveform", "benchmark.occlusion_spectrogram", "benchmark.fractions",
             "preprocess.waveform_norm"),
     code=("explain.lrp", "explain.rules", "explain.composites", "explain.attribution", "explain.faithfulness",
           "perturb", "preprocess", "models", "steps.folds", "steps.relevance:run_composite", "steps.benchmark:benchmark_fold", "steps.benchmark:_explainer", "steps.benchmark:_test_subset",
@@ -130,25 +130,20 @@ def benchmark_fold(run: Run, method: str, model_name: str, task: str, fold: int,
         start = time.perf_counter()
         gradient(model, inputs, labels.to(device))
         gradient_seconds = time.perf_counter() - start
-        curve = perturbation_curve(model, model_name, test, labels, cfg.perturb.fractions, ("attribution",), attr,
+        curve = perturbation_curve(model, model_name, test, labels, cfg.benchmark.fractions, ("attribution",), attr,
                                    batch_size=cfg.benchmark.batch_size, device=device, mean=mean,
                                    waveform_norm=cfg.preprocess.waveform_norm)["attribution"]
         k = min(cfg.benchmark.randomization_items, len(test))
         layers, rho = _randomization(explain, model, inputs[:k], labels[:k].to(device), seed)
         n = max(len(test), 1)
-        return {"curve": curve, "auc": curve_auc(cfg.perturb.fractions, curve),
-                "drop_at_1pct": drop_at(cfg.perturb.fractions, curve, AT), "layers": layers, "randomization": rho,
+        return {"curve": curve, "auc": curve_auc(cfg.benchmark.fractions, curve),
+                "drop_at_1pct": drop_at(cfg.benchmark.fractions, curve, AT), "layers": layers, "randomization": rho,
                 "seconds_per_recording": seconds / n, "gradient_seconds_per_recording": gradient_seconds / n,
                 "n_test": len(test)}
 
     key = STEP.key(run, method=method, model=model_name, task=task, fold=fold, checkpoint=file_hash(checkpoint),
                    test=tensor_hash(test.waves, labels, mean))
     return cached(run, STEP, run.path("benchmark", f"{method}-{model_name}-{task}-fold{fold}.json"), key, compute)
-
-
-def _check_grid(run: Run) -> None:
-    if not any(abs(f - AT) < 1e-12 for f in run.config.perturb.fractions) or 0.0 not in run.config.perturb.fractions:
-        raise AudiomnistError(f"profile {run.profile!r}: perturb.fractions must hold 0 and {AT} for the benchmark's drop at 1 %")
 
 
 def benchmark_runs(run: Run) -> list[str]:
@@ -172,7 +167,6 @@ def benchmark_profile(run: Run, device: str | torch.device | None = None) -> dic
     ``cost_vs_gradient`` is the median over folds of the method's seconds per recording over
     one gradient's, both measured in the same fold's call. Written to ``benchmark/profile.json``.
     """
-    _check_grid(run)
     device = resolve_device(device or run.config.train.device)
     cfg = run.config.benchmark
     results = []
@@ -195,7 +189,7 @@ def benchmark_profile(run: Run, device: str | torch.device | None = None) -> dic
                                                      for r in per_fold])),
                 "n_test": [r["n_test"] for r in per_fold],
             })
-    out = {"profile": run.profile, "data": run.data, "methods": list(cfg.methods), "fractions": list(run.config.perturb.fractions),
+    out = {"profile": run.profile, "data": run.data, "methods": list(cfg.methods), "fractions": list(run.config.benchmark.fractions),
            "skipped": {t: r for t, r in skipped_tasks(run).items()}, "results": results,
            "stamp": run.stamp(code=source_hash(STEP.code))}
     save_json(run.path("benchmark", "profile.json"), out)
