@@ -14,6 +14,8 @@ float32 (the FFT needs it); functions that return waveforms return them in the i
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -161,6 +163,59 @@ def remove_bins(waves: torch.Tensor, scores: torch.Tensor | None, fraction: floa
         score = torch.rand(spectrum.shape, generator=generator, device=generator.device).to(waves.device)
     removed = torch.fft.irfft(spectrum * _top(score, count), n=t, dim=-1)
     return waves - removed.to(waves.dtype)
+
+
+@torch.no_grad()
+def bin_removal_curve(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor | None,
+                      fractions: Sequence[float], strategies: Sequence[str] = BIN_STRATEGIES,
+                      generator: torch.Generator | None = None, draws: int = 1, batch_size: int = 64) -> dict[str, list[float]]:
+    """Accuracy of a waveform model against the fraction of DFT bins removed (Fig. 3 of the
+    paper in the frequency domain), for each strategy of :func:`remove_bins`.
+
+    Parameters
+    ----------
+    model : in eval mode, on the inputs' device; takes ``(B, 1, T)``.
+    inputs : ``(N, T)`` the network's inputs (AudioNet: the normalised waveform, which is what
+        the relevance explains and what the bins are removed from).
+    labels : ``(N,)`` classes.
+    scores : ``(N, T // 2 + 1)`` each bin's relevance (DFT-LRP), for ``"relevance"``.
+    fractions : shares of the bins removed, each in [0, 1].
+    generator : draws the ``"random"`` bins (its device); ``draws`` of them are averaged.
+
+    Returns
+    -------
+    ``{strategy: [accuracy % per fraction]}`` and ``"unperturbed": [accuracy %]``. A fraction
+    that removes no bin reuses the unperturbed predictions.
+    """
+    fractions = [float(f) for f in fractions]
+    for f in fractions:
+        _count(f, 1)  # each in [0, 1]
+    if draws < 1:
+        raise AudiomnistError(f"draws={draws}: average over at least one random draw")
+    if len(labels) != len(inputs):
+        raise AudiomnistError(f"{len(inputs)} inputs but {len(labels)} labels")
+    n_bins = inputs.shape[-1] // 2 + 1
+    correct = {s: [0.0] * len(fractions) for s in strategies}
+    plain = 0
+    for start in range(0, len(inputs), batch_size):
+        x, y = inputs[start : start + batch_size], labels[start : start + batch_size].to(inputs.device)
+        score = None if scores is None else scores[start : start + batch_size]
+
+        def n_correct(batch: torch.Tensor) -> int:
+            return int((model(batch[:, None]).argmax(-1) == y).sum())
+
+        base = n_correct(x)
+        plain += base
+        for strategy in strategies:
+            n_draws = draws if strategy == "random" else 1
+            for i, f in enumerate(fractions):
+                if _count(f, n_bins) == 0:
+                    correct[strategy][i] += base
+                    continue
+                hits = sum(n_correct(remove_bins(x, score, f, strategy, generator)) for _ in range(n_draws))
+                correct[strategy][i] += hits / n_draws
+    n = max(len(inputs), 1)
+    return {**{s: [100.0 * c / n for c in correct[s]] for s in strategies}, "unperturbed": [100.0 * plain / n]}
 
 
 # --- audible explanations -------------------------------------------------------------------

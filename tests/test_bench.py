@@ -28,6 +28,8 @@ EXPECTED = {
                 "perturbation_plain_eval_cpu_seconds"),
     "benchmark": ("benchmark_quick_projected_minutes", "benchmark_goal_minutes", "benchmark_cost_vs_gradient_lrp_alexnet",
                   "benchmark_cost_vs_gradient_occlusion_audionet"),
+    "dft": ("dft_lrp_vs_lrp_audionet", "dft_lrp_frequency_vs_lrp_audionet", "dft_lrp_time_frequency_vs_lrp_audionet",
+            "dft_lrp_goal", "dft_seconds_per_batch_both", "dft_lrp_samples_per_s_audionet"),
 }
 HEADLINE = {
     "preprocess": ["preprocess_cpu_time_ratio"],
@@ -35,6 +37,7 @@ HEADLINE = {
     "lrp": ["lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet"],
     "perturb": ["perturbation_curve_cost"],
     "benchmark": ["benchmark_quick_projected_minutes"],
+    "dft": ["dft_lrp_vs_lrp_audionet"],
 }
 RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost", "_projected_")
 TINY_REPEATS = 3
@@ -101,6 +104,7 @@ def tiny_document(tmp_path_factory):
         "lrp": {"batch": 2, "repeats": TINY_REPEATS},
         "perturb": {"samples": 4, "fractions": 3, "repeats": TINY_REPEATS},
         "benchmark": {"samples": 2, "repeats": TINY_REPEATS, "methods": ["lrp", "occlusion"]},
+        "dft": {"batch": 2, "repeats": TINY_REPEATS},
     }
     lines: list[str] = []
     doc = bench.run_all(log=lambda *a, **k: lines.append(" ".join(map(str, a))), settings=settings)
@@ -110,9 +114,9 @@ def tiny_document(tmp_path_factory):
 def test_every_case_reports_its_keys(tiny_document):
     doc, lines = tiny_document
     assert list(doc)[:2] == ["headline", "secondary"] and list(doc)[-3:] == ["timings", "runtime_s", "machine"]
-    assert doc["headline"] == HEADLINE
+    assert doc["headline"] == {case: HEADLINE[case] for case in bench.CASES}
     assert doc["secondary"] == {"preprocess": ["preprocess_wall_time_ratio"]}
-    for case, keys in EXPECTED.items():
+    for case, keys in ((c, EXPECTED[c]) for c in bench.CASES):
         missing = [k for k in keys if k not in doc]
         assert not missing, f"{case}: {missing}"
         assert any(line.startswith(f"bench: {case}") for line in lines)
@@ -125,7 +129,7 @@ def test_every_ratio_is_positive_and_finite(tiny_document):
     figures = {k: v for k, v in doc.items() if isinstance(v, float)}
     assert all(math.isfinite(v) for v in figures.values()), figures
     ratios = {k: v for k, v in figures.items() if any(m in k for m in RATIO_MARKERS) and not k.endswith("_goal")}
-    assert set(ratios) >= {k for keys in HEADLINE.values() for k in keys}
+    assert set(ratios) >= {k for case in bench.CASES for k in HEADLINE[case]}
     assert all(v > 0 for v in ratios.values()), ratios
 
 
@@ -147,3 +151,15 @@ def test_summary_puts_the_headline_first(tiny_document):
     assert text[0].startswith("preprocess_cpu_time_ratio") and text[0].endswith("(headline)")
     assert any(line.startswith("preprocess_wall_time_ratio") and line.endswith("(secondary)") for line in text)
     assert text[-1].startswith("runtime_s")
+
+
+def test_the_dft_case_on_its_own():
+    """The DFT-LRP case (chapter 05's inspection layer over plain relevance), registered or not."""
+    from audiomnist_core.bench import dft
+
+    result = dft.run(lambda *a, **k: None, batch=2, repeats=TINY_REPEATS)
+    assert set(EXPECTED["dft"]) <= set(result) and list(dft.HEADLINE) == HEADLINE["dft"]
+    assert all(math.isfinite(result[k]) and result[k] >= 0 for k in EXPECTED["dft"])
+    assert set(result["timings"]) == {"lrp_vs_lrp_dft_frequency", "lrp_vs_lrp_dft_time_frequency", "lrp_vs_lrp_dft_both"}
+    for pair in result["timings"].values():
+        assert pair["order"] == "ABBA" and pair["repeats"] == TINY_REPEATS

@@ -152,3 +152,86 @@ def test_examples_are_one_per_gender_male_first(subjects):
     picked = listen.examples(s, digit=1)
     assert [int(s.test.gender[i]) for i in picked] == [0, 1]
     assert all(int(s.test.digit[i]) == 1 for i in picked)
+
+
+# --- listening on the published page ------------------------------------------------------
+
+def _player_payload(player) -> dict:
+    import json
+
+    blob = re.search(r"<script type='application/json' data-role='payload'>(.*?)</script>", player.data, re.S).group(1)
+    return json.loads(blob)
+
+
+def test_static_player_has_one_source_per_distinct_clip_and_valid_wavs():
+    a, b, c = vowel(120.0), vowel(180.0), vowel(240.0)
+    choices = [
+        listen.Choice("louder <b>", ["x1", "x2"], [listen.Example("one", [listen.Clip(a, "p 1"), listen.Clip(2 * a, "p 2")],
+                                                                 listen.Clip(a, "before one"))], start=1),
+        listen.Choice("other", ["only"], [listen.Example("two", [listen.Clip(b, "p b")], listen.Clip(c, "before two")),
+                                          listen.Example("three", [listen.Clip(a, "p a")])]),
+    ]
+    player = listen.static_player(choices, "title & more")
+    payload = _player_payload(player)
+    assert len(payload["sources"]) == 4  # a (used three times), 2a, b, c: each distinct clip once
+    first, second = payload["choices"]
+    assert first["label"] == "louder <b>" and first["levels"] == ["x1", "x2"] and first["start"] == 1
+    assert [e["label"] for e in second["examples"]] == ["two", "three"] and second["examples"][1]["before"] is None
+    sources = [first["examples"][0]["clips"][0][0], first["examples"][0]["clips"][1][0], second["examples"][0]["clips"][0][0],
+               second["examples"][0]["before"][0]]
+    assert sorted(sources) == [0, 1, 2, 3] and first["examples"][0]["before"][0] == first["examples"][0]["clips"][0][0]
+    for uri, wave in zip([payload["sources"][k] for k in sources], [a, 2 * a, b, c]):
+        data, rate = _decode(uri)
+        assert rate == listen.RATE and np.abs(data - np.clip(wave.numpy(), -32768, 32767)).max() <= 1  # 16-bit, not normalised
+    # The page as it loads: the first choice's first example at its start level, before and after.
+    assert "<select data-role='choice'><option value='0'>louder &lt;b&gt;</option><option value='1'>other</option>" in player.data
+    after = re.search(r"<audio [^>]*data-role='after'[^>]*src='([^']+)'", player.data).group(1)
+    before = re.search(r"<audio [^>]*data-role='before'[^>]*src='([^']+)'", player.data).group(1)
+    assert after == payload["sources"][first["examples"][0]["clips"][1][0]] and before == payload["sources"][0]
+    assert "<small data-role='after-text'>p 2</small>" in player.data and "title &amp; more" in player.data
+    assert "</script" not in player.data.split("data-role='payload'>", 1)[1].split("</script>", 1)[0]
+    assert "http" not in player.data.split("<script>", 1)[1]  # no external script
+
+
+def test_static_player_rejects_what_it_cannot_show():
+    clip = listen.Clip(vowel(120.0))
+    with pytest.raises(AudiomnistError, match="no manipulation"):
+        listen.static_player([])
+    with pytest.raises(AudiomnistError, match="has 1 clips for 2 levels"):
+        listen.static_player([listen.Choice("c", ["a", "b"], [listen.Example("e", [clip])])])
+    with pytest.raises(AudiomnistError, match="starts at level 3 of 1"):
+        listen.static_player([listen.Choice("c", ["a"], [listen.Example("e", [clip])], start=3)])
+
+
+def test_span_and_recording_level():
+    wave = torch.arange(8000, dtype=torch.float32)
+    assert torch.equal(listen.span(wave, 1000, 2000, margin=100), wave[900:3100])
+    assert listen.span(wave, 50, 7990, margin=455).shape == (8000,)
+    inputs = torch.stack([torch.linspace(-2, 4, 8000), torch.zeros(8000)])
+    waves = torch.stack([1000 * torch.linspace(-2, 4, 8000) + 3, torch.zeros(8000)])
+    heard = listen.at_recording_level(inputs, waves)
+    assert heard[0].abs().max() == pytest.approx(float(waves[0].abs().max())) and torch.equal(heard[1], torch.zeros(8000))
+
+
+def test_manipulation_player_offers_scaling_and_each_zeroing(subjects):
+    player = listen.manipulation_player(subjects, [0.0, 0.01, 0.1], 1.5, 0.66, seed=0, n_iter=2)
+    payload = _player_payload(player)
+    labels = [c["label"] for c in payload["choices"]]
+    assert labels == ["frequency scaling (AlexNet, gender)", "zeroing by random (AudioNet, digits)",
+                      "zeroing by amplitude (AudioNet, digits)", "zeroing by relevance (AudioNet, digits)"]
+    scaling, *zeroing = payload["choices"]
+    assert len(scaling["levels"]) == len(listen.scaling_levels(1.5, 0.66)) == 7
+    assert scaling["levels"][scaling["start"]] == "x1.5 (the paper's for male speakers)"  # the first example is male
+    for c in zeroing:
+        assert c["levels"] == ["1 % zeroed", "10 % zeroed"] and c["start"] == 0
+    for c in payload["choices"]:
+        assert len(c["examples"]) == 2  # a male and a female "zero"
+        for e in c["examples"]:
+            assert len(e["clips"]) == len(c["levels"]) and e["before"][1].startswith("predicted ")
+    texts = [clip[1] for clip in zeroing[1]["examples"][0]["clips"]]
+    assert texts[0].startswith("1 %: predicted ") and texts[1].startswith("10 %: predicted ")
+    # the batched clips are those of the one-level functions
+    s = subjects["audionet/digits"]
+    many = listen.zeroed_clips(s, 1, [0.01, 0.1], "amplitude")
+    assert torch.equal(many[1].wave, listen.zeroed(s, 1, 0.1, "amplitude").wave) and many[1].caption == listen.zeroed(s, 1, 0.1, "amplitude").caption
+    assert int((many[0].wave == 0).sum()) < int((many[1].wave == 0).sum())
