@@ -5,6 +5,7 @@ from the steps' results, with the paper's numbers (:mod:`audiomnist_core.paper`)
 - :mod:`.training`: Table 1, the schedules and the runs (chapter 02, ``audiomnist table1``).
 - :mod:`.relevance`: band shares and padding shares (chapter 03).
 - :mod:`.manipulations`: frequency scaling and zeroing (chapter 04, ``audiomnist perturb``).
+- :mod:`.beyond`: chapter 05's band shares and frequency-domain curves.
 - :mod:`.benchmark`: the attribution methods' leaderboard and readings (chapter 06,
   ``audiomnist benchmark``).
 
@@ -14,6 +15,7 @@ from .benchmark import best as best_methods
 from .benchmark import NAMES as METHOD_NAMES
 from .benchmark import faithfulness_reading, format_benchmark, format_leaderboard, leaderboard, sanity_reading
 from .benchmark import pairs as benchmark_pairs
+from .beyond import band_reading, format_model_band_shares, format_removal_at, removal_at, removal_order, removal_reading
 from .common import markdown_table, mean_std, pm
 from .manipulations import (
     at_fraction,
@@ -27,6 +29,7 @@ from .relevance import LOW_HZ, band_share_numbers, format_band_shares, format_pa
 from .training import format_runs, format_schedules, format_table1, table1, table1_numbers
 
 __all__ = [
+    "band_reading", "format_model_band_shares", "format_removal_at", "removal_at", "removal_order", "removal_reading",
     "best_methods", "METHOD_NAMES", "benchmark_pairs", "faithfulness_reading", "format_benchmark", "format_leaderboard",
     "leaderboard", "sanity_reading",
     "markdown_table", "mean_std", "pm",

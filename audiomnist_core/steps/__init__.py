@@ -8,6 +8,8 @@ Each step reads its inputs from the run store, calls the pure stages (``preproce
 - :mod:`.training`: train, test and store one run (model x task x fold); the finished results.
 - :mod:`.relevance`: the relevance of a test fold, and the data of chapter 03's figures.
 - :mod:`.manipulations`: frequency scaling and zeroing curves per fold, both over the profile.
+- :mod:`.beyond`: chapter 05's band shares, frequency-domain curves, time-frequency grid and
+  audible explanations.
 - :mod:`.benchmark`: attribution methods under the zeroing and randomisation tests (chapter 06).
 - :mod:`.jobs`: all of it as independent jobs for many workers (``audiomnist jobs``).
 
@@ -15,6 +17,7 @@ Every public name is re-exported here: ``from audiomnist_core import steps`` the
 ``steps.train_profile(run)``.
 """
 from .benchmark import benchmark_fold, benchmark_profile
+from .beyond import LISTEN_FRACTIONS, audible_explanations, band_shares_fold, beyond_profile, frequency_removal_fold, time_frequency_data
 from .folds import FoldData, corpus_signals, fold_data, folds_of, skipped_tasks, subsample
 from .jobs import Job, describe as describe_jobs, jobs, run_job
 from .manipulations import frequency_scaling_fold, listening_subjects, perturb_profile, zeroing_fold
@@ -37,6 +40,8 @@ from .training import Busy, curves, ensure_trained, load_model, metrics, results
 
 __all__ = [
     "benchmark_fold", "benchmark_profile",
+    "LISTEN_FRACTIONS", "audible_explanations", "band_shares_fold", "beyond_profile", "frequency_removal_fold",
+    "time_frequency_data",
     "FoldData", "corpus_signals", "fold_data", "folds_of", "skipped_tasks", "subsample",
     "Job", "describe_jobs", "jobs", "run_job",
     "frequency_scaling_fold", "listening_subjects", "perturb_profile", "zeroing_fold",
