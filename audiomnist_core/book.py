@@ -255,6 +255,12 @@ def kernel_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
+# Cells only for a live kernel (Jupyter, Colab): the live widget, whose output the page removes
+# anyway. The build leaves them out: a widget's comm traffic is where the rare lost execute
+# reply of a papermill run has been seen (chapter 04), and the page loses nothing.
+LIVE_ONLY = "live-only"
+
+
 def task_tag(task: str) -> str:
     """The tag of a chapter's cells (prose and code) that show ``task``'s results: they are
     left out of a build on a corpus that cannot be split for that task."""
@@ -618,7 +624,7 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
             chapters.append(Chapter(docname, path))
     if toc_names[0] not in present:
         raise BookError(f"{root / '_toc.yml'}: the root document {toc_names[0]} does not exist")
-    drop_tags = {task_tag(task) for task in skipped or {}}
+    drop_tags = {LIVE_ONLY} | {task_tag(task) for task in skipped or {}}
     executed = execute_chapters(chapters, build_dir / "executed" / tag, parameters, log=log, drop_tags=drop_tags)
     assets = ensure_web_assets(assets_dir(root), log=log) if fetch_assets else None
     stage = stage_book(root, build_dir / "stage", present, executed, assets=assets)

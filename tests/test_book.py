@@ -415,3 +415,15 @@ def test_chapter_kernels_draw_no_progress_bars_into_the_pages(monkeypatch):
     with book.kernel_environment():
         assert not progress_bars() and "MPLBACKEND" not in os.environ
     assert progress_bars() and os.environ["MPLBACKEND"] == "Agg"
+
+
+def test_the_live_widget_is_left_out_of_the_build_and_kept_for_a_live_kernel(monkeypatch, tmp_path):
+    cells = nbformat.read(ROOT / "book" / "04_manipulations.ipynb", as_version=4).cells
+    widget = [c for c in cells if c.cell_type == "code" and "audio_widget(" in c.source]
+    assert widget and all(book.LIVE_ONLY in c.metadata.get("tags", []) for c in widget)
+    seen = {}
+    monkeypatch.setattr(book, "execute_chapters", lambda chapters, out, params, log, drop_tags: seen.update(drop=drop_tags) or {})
+    monkeypatch.setattr(book, "stage_book", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("stop")))
+    with pytest.raises(RuntimeError, match="stop"):
+        book.build_book(ROOT, {}, "t", log=print, skipped={}, output=tmp_path, fetch_assets=False)
+    assert seen["drop"] == {book.LIVE_ONLY}
