@@ -92,7 +92,7 @@ def field_profile(folder: Path, fit: str) -> Path:
     chapters 05 and 06 on the fewest recordings and methods that show they run."""
     profile = yaml.safe_load((ROOT / "profiles" / "smoke.yaml").read_text())
     profile.setdefault("preprocess", {})["fit"] = fit
-    profile["beyond"] = {**profile.get("beyond", {}), "fractions": [0.0, 0.1], "max_per_fold": 4}
+    profile["beyond"] = {**profile.get("beyond", {}), "fractions": [0.0, 0.01, 0.1], "max_per_fold": 4}  # the page reads 1 and 10 %
     profile["benchmark"] = {**profile.get("benchmark", {}), "methods": ["lrp", "random"], "max_per_fold": 4,
                             "randomization_items": 1}
     path = folder / f"smoke-{fit.replace('_', '-')}.yaml"
