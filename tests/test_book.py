@@ -67,16 +67,16 @@ def digest(path: Path) -> str:
 def test_toc_docnames_in_reading_order_and_pruning():
     toc = {"format": "jb-book", "root": "a", "parts": [
         {"caption": "P", "chapters": [{"file": "b", "sections": [{"file": "c"}]}, {"file": "d"}]}]}
-    assert book.toc_docnames(toc) == ["a", "b", "c", "d"]
-    pruned = book.prune_toc(toc, {"a", "b", "d"})
-    assert book.toc_docnames(pruned) == ["a", "b", "d"]
+    assert book.toc.toc_docnames(toc) == ["a", "b", "c", "d"]
+    pruned = book.toc.prune_toc(toc, {"a", "b", "d"})
+    assert book.toc.toc_docnames(pruned) == ["a", "b", "d"]
     assert pruned["parts"][0]["caption"] == "P"
 
 
 def test_read_toc_names_the_file(tmp_path):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nchapters: []\n")
     with pytest.raises(book.BookError, match=r"_toc.yml: needs a 'root'"):
-        book.read_toc(tmp_path)
+        book.toc.read_toc(tmp_path)
 
 
 # --- progress lines ------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_read_toc_names_the_file(tmp_path):
 def test_progress_lines_label_each_line_and_throttle_redraws():
     now = [100.0]
     lines: list[str] = []
-    stream = book.ProgressLines(lines.append, "[1/4] 02_training", every=10.0, clock_fn=lambda: now[0])
+    stream = book.execute.ProgressLines(lines.append, "[1/4] 02_training", every=10.0, clock_fn=lambda: now[0])
     now[0] = 165.0
     stream.write("training alexnet/digits fold 0\nhalf a li")
     stream.write("ne\n")
@@ -106,7 +106,7 @@ def test_progress_lines_label_each_line_and_throttle_redraws():
 
 def test_heartbeat_reports_a_silent_kernel():
     lines: list[str] = []
-    stream = book.ProgressLines(lines.append, "ch", every=10.0)
+    stream = book.execute.ProgressLines(lines.append, "ch", every=10.0)
     stream.write("loading the corpus\n")
     stream.last_emit -= 120  # as if the kernel had been silent for two minutes
     with stream.heartbeat(every=0.05):
@@ -121,10 +121,10 @@ def test_heartbeat_reports_a_silent_kernel():
 
 def test_chapter_parameters_pin_the_resolved_run(tmp_path):
     run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path)
-    assert book.chapter_parameters(run, "smoke") == {"PROFILE": "smoke", "DATA": "synthetic"}
-    assert book.chapter_parameters(run, None) == {"PROFILE": "smoke", "DATA": "synthetic"}
+    assert book.execute.chapter_parameters(run, "smoke") == {"PROFILE": "smoke", "DATA": "synthetic"}
+    assert book.execute.chapter_parameters(run, None) == {"PROFILE": "smoke", "DATA": "synthetic"}
     other = SimpleNamespace(profile="mine", data="corpus", corpus_root=tmp_path / "corpus")
-    params = book.chapter_parameters(other, "profiles/mine.yaml")
+    params = book.execute.chapter_parameters(other, "profiles/mine.yaml")
     assert params["PROFILE"] == str(Path("profiles/mine.yaml").resolve())
     assert params["DATA"] == str((tmp_path / "corpus").resolve())
 
@@ -168,7 +168,7 @@ def test_execute_chapter_injects_parameters_and_leaves_the_source_alone(tiny_boo
     before = digest(source)
     target = tmp_path / "executed" / "book" / "01_one.ipynb"
     lines: list[str] = []
-    seconds = book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"},
+    seconds = book.execute.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"},
                                    log=lines.append, label="[1/1] 01_one")
     assert digest(source) == before
     assert seconds > 0
@@ -181,22 +181,22 @@ def test_execute_chapter_injects_parameters_and_leaves_the_source_alone(tiny_boo
 
 def test_cells_of_a_skipped_task_are_left_out_of_the_executed_chapter(tmp_path):
     nb = chapter("print('digits')", "print('gender')")
-    nb.cells[-1].metadata["tags"] = [book.task_tag("gender")]
-    nb.cells.append(new_markdown_cell("The gender model's {glue:text}`missing`.", metadata={"tags": [book.task_tag("gender")]}))
+    nb.cells[-1].metadata["tags"] = [book.execute.task_tag("gender")]
+    nb.cells.append(new_markdown_cell("The gender model's {glue:text}`missing`.", metadata={"tags": [book.execute.task_tag("gender")]}))
     source = tmp_path / "src" / "c.ipynb"
     source.parent.mkdir()
     nbformat.write(nb, source)
     before = digest(source)
     target = tmp_path / "out" / "c.ipynb"
-    book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None,
-                         drop_tags={book.task_tag("gender")})
+    book.execute.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None,
+                         drop_tags={book.execute.task_tag("gender")})
     cells = nbformat.read(target, as_version=4).cells
     texts = [c.source for c in cells]
     assert "print('digits')" in texts and "print('gender')" not in texts
     assert not any("gender model" in t for t in texts)
     assert digest(source) == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["c.ipynb"]  # the filtered copy is gone
-    book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None)
+    book.execute.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a, **k: None)
     assert "print('gender')" in [c.source for c in nbformat.read(target, as_version=4).cells]
 
 
@@ -205,7 +205,7 @@ def test_a_failing_cell_is_one_line_naming_the_notebook(tmp_path):
     nbformat.write(chapter("raise ValueError('the corpus has no speaker 99\\nsecond line')"), source)
     target = tmp_path / "out" / "bad.ipynb"
     with pytest.raises(book.BookError) as err:
-        book.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a: None)
+        book.execute.execute_chapter(source, target, {"PROFILE": "smoke", "DATA": "synthetic"}, log=lambda *a: None)
     message = str(err.value)
     assert "\n" not in message
     assert str(source) in message and "ValueError: the corpus has no speaker 99" in message
@@ -223,11 +223,11 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     assets = tmp_path / "assets"
     (assets / "mathjax").mkdir(parents=True)
     (assets / "mathjax" / "tex-mml-chtml.js").write_text("// mathjax")
-    stage = book.stage_book(tiny_book, tmp_path / "stage", ["book/intro", "book/01_one"],
+    stage = book.html.stage_book(tiny_book, tmp_path / "stage", ["book/intro", "book/01_one"],
                             {"book/01_one": executed}, assets=assets)
 
     toc = yaml.safe_load((stage / "_toc.yml").read_text())
-    assert book.toc_docnames(toc) == ["book/intro", "book/01_one"]
+    assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_one"]
     staged = nbformat.read(stage / "book" / "01_one.ipynb", as_version=4)
     assert staged.cells[-1].outputs[0]["text"] == "executed\n"
     assert "remove-cell" in staged.cells[1].metadata["tags"]
@@ -235,7 +235,7 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     config = yaml.safe_load((stage / "_config.yml").read_text())
     assert config["sphinx"]["config"]["mathjax_path"] == "vendor/mathjax/tex-mml-chtml.js"
     assert config["sphinx"]["config"]["bibtex_reference_style"] == "author_year"  # the book's own settings kept
-    assert (stage / book.VENDOR_STATIC / "vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (stage / book.assets.VENDOR_STATIC / "vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
     assert not (stage / "_static").exists()  # Jupyter Book would add every script there to every page
     # the committed notebook is unchanged and has no outputs
     source = nbformat.read(tiny_book / "book" / "01_one.ipynb", as_version=4)
@@ -268,30 +268,30 @@ def test_web_assets_unpack_only_the_listed_files(tmp_path, monkeypatch):
     )
     npm.chmod(0o755)
     cache = tmp_path / "cache" / "web"
-    assert book.ensure_web_assets(cache, log=lambda *a: None, npm=str(npm)) == cache
+    assert book.assets.ensure_web_assets(cache, log=lambda *a: None, npm=str(npm)) == cache
     got = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
     assert got == [".complete", "html-manager/a.woff2", "html-manager/embed-amd.js",
                    "mathjax/output/chtml/fonts/woff-v2/x.woff", "mathjax/tex-mml-chtml.js", "requirejs/require.js"]
     # The second time nothing is fetched.
-    assert book.ensure_web_assets(cache, log=lambda *a: None, npm="/nonexistent/npm") == cache
+    assert book.assets.ensure_web_assets(cache, log=lambda *a: None, npm="/nonexistent/npm") == cache
 
 
 def test_without_npm_the_book_falls_back_to_cdns(tmp_path, monkeypatch):
-    monkeypatch.setattr(book.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     lines: list[str] = []
-    assert book.ensure_web_assets(tmp_path / "web", log=lines.append) is None
+    assert book.assets.ensure_web_assets(tmp_path / "web", log=lines.append) is None
     assert "npm not found" in lines[0]
-    assert book.asset_config(None) == {}
+    assert book.assets.asset_config(None) == {}
 
 
 # --- the HTML build ------------------------------------------------------------------------------
 
 def test_first_problem_picks_the_cause():
     log = "reading sources\n/x/book/a.md:3: WARNING: citation not found: nope [bibtex.key_not_found]\nRuntimeError: \nLook above"
-    assert book.first_problem(log) == "/x/book/a.md:3: WARNING: citation not found: nope [bibtex.key_not_found]"
+    assert book.html.first_problem(log) == "/x/book/a.md:3: WARNING: citation not found: nope [bibtex.key_not_found]"
     log = "Traceback\nsphinx.errors.SphinxWarning: unsupported theme option 'x' given\nRuntimeError: box"
-    assert book.first_problem(log) == "sphinx.errors.SphinxWarning: unsupported theme option 'x' given"
-    assert book.first_problem("build succeeded.\nThe HTML pages are in _build/html.") is None
+    assert book.html.first_problem(log) == "sphinx.errors.SphinxWarning: unsupported theme option 'x' given"
+    assert book.html.first_problem("build succeeded.\nThe HTML pages are in _build/html.") is None
 
 
 def test_tiny_book_builds_strictly_with_launch_buttons(tiny_book):
@@ -326,7 +326,7 @@ def test_page_weights_count_embedded_audio(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "a.html").write_text(f'<audio><source src="data:audio/wav;base64,{clip}" type="audio/wav"></audio>' * 3)
     (tmp_path / "search.html").write_text("search")
-    weights = book.page_weights(tmp_path)
+    weights = book.weights.page_weights(tmp_path)
     assert list(weights) == ["book/a.html"]
     assert weights["book/a.html"]["audio_bytes"] == 3000 and weights["book/a.html"]["audio_clips"] == 3
 
@@ -343,7 +343,7 @@ def test_config_and_toc_of_the_book():
         assert (ROOT / bib).is_file()
     assert "audiomnist_core.book" in config["sphinx"]["extra_extensions"]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    assert book.toc_docnames(toc) == ["book/intro", "book/01_dataset", "book/02_training", "book/03_relevance",
+    assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_dataset", "book/02_training", "book/03_relevance",
                                       "book/04_manipulations", "book/05_beyond", "book/06_benchmark",
                                       "book/reproduction-notes"]
 
@@ -351,7 +351,7 @@ def test_config_and_toc_of_the_book():
 def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_configured_repository():
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     chapters = sorted((ROOT / "book").glob("*.ipynb"))
-    listed = book.toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    listed = book.toc.toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text()))
     assert chapters and {f"book/{p.stem}" for p in chapters} <= set(listed)  # every chapter is in the book
     for path in chapters:
         cells = nbformat.read(path, as_version=4).cells
@@ -412,7 +412,7 @@ def test_chapter_kernels_draw_no_progress_bars_into_the_pages(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("AUDIOMNIST_PROGRESS", raising=False)
     assert progress_bars()
-    with book.kernel_environment():
+    with book.execute.kernel_environment():
         assert not progress_bars() and "MPLBACKEND" not in os.environ
     assert progress_bars() and os.environ["MPLBACKEND"] == "Agg"
 
@@ -420,10 +420,10 @@ def test_chapter_kernels_draw_no_progress_bars_into_the_pages(monkeypatch):
 def test_the_live_widget_is_left_out_of_the_build_and_kept_for_a_live_kernel(monkeypatch, tmp_path):
     cells = nbformat.read(ROOT / "book" / "04_manipulations.ipynb", as_version=4).cells
     widget = [c for c in cells if c.cell_type == "code" and "audio_widget(" in c.source]
-    assert widget and all(book.LIVE_ONLY in c.metadata.get("tags", []) for c in widget)
+    assert widget and all(book.execute.LIVE_ONLY in c.metadata.get("tags", []) for c in widget)
     seen = {}
     monkeypatch.setattr(book, "execute_chapters", lambda chapters, out, params, log, drop_tags: seen.update(drop=drop_tags) or {})
     monkeypatch.setattr(book, "stage_book", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("stop")))
     with pytest.raises(RuntimeError, match="stop"):
         book.build_book(ROOT, {}, "t", log=print, skipped={}, output=tmp_path, fetch_assets=False)
-    assert seen["drop"] == {book.LIVE_ONLY}
+    assert seen["drop"] == {book.execute.LIVE_ONLY}

@@ -149,7 +149,7 @@ def test_cli_fit_override_is_documented_and_a_bad_one_is_one_line(capsys):
 
 
 def test_a_fit_override_reaches_the_run_its_folder_and_the_chapters(tmp_path, monkeypatch):
-    from audiomnist_core.book import fit_environment
+    from audiomnist_core.book.execute import fit_environment
     from audiomnist_core.runs import open_run
 
     monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))

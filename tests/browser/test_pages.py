@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiomnist_core.book import AUDIO_BUDGET_BYTES, built_html, format_weights, page_weights
+from audiomnist_core.book import built_html
+from audiomnist_core.book.weights import AUDIO_BUDGET_BYTES, format_weights, page_weights
 from audiomnist_core.runs import repo_root
 
 pytestmark = pytest.mark.browser
