@@ -156,6 +156,19 @@ def cmd_book(args) -> int:
     return book.build(profile=args.profile, data=args.data, fit=args.fit, log=_log, output=args.output)
 
 
+def cmd_retarget(args) -> int:
+    from .book import colab
+    from .runs import repo_root
+
+    changed = colab.retarget(repo_root(), args.name, args.branch)
+    url, branch = colab.repository(repo_root())
+    for path in changed:
+        _log(f"rewrote {path.relative_to(repo_root())}")
+    _log(f"the book now names {url} (branch {branch}): launch buttons and every chapter's install cell"
+         + ("" if changed else "; nothing needed changing"))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -266,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="folder that receives _build/ (executed chapters and html); default: the checkout")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("retarget", help="point the book at another GitHub repository (a fork): _config.yml's "
+                       "repository, the launch buttons, and every chapter's Colab install cell")
+    p.add_argument("name", metavar="OWNER/NAME", help="the repository on GitHub, e.g. me/audiomnist-book")
+    p.add_argument("--branch", default=None, help="the branch that Colab clones (default: the configured one)")
+    p.set_defaults(func=cmd_retarget)
 
     p = sub.add_parser("bench", help="performance ratios measured side by side in one run (each pair interleaved "
                        "ABBA, medians; the JSON names the headline figures and holds every timing)")

@@ -218,7 +218,8 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     executed = tmp_path / "executed.ipynb"
     nb = chapter()
     nb.cells.insert(1, new_code_cell('PROFILE = "smoke"', metadata={"tags": ["injected-parameters"]}))
-    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="executed\n")]
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stderr", text="decoding: 3 recordings\n"),
+                            nbformat.v4.new_output("execute_result", data={"text/plain": "'executed'"}, execution_count=1)]
     nbformat.write(nb, executed)
     assets = tmp_path / "assets"
     (assets / "mathjax").mkdir(parents=True)
@@ -229,7 +230,7 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     toc = yaml.safe_load((stage / "_toc.yml").read_text())
     assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_one"]
     staged = nbformat.read(stage / "book" / "01_one.ipynb", as_version=4)
-    assert staged.cells[-1].outputs[0]["text"] == "executed\n"
+    assert [o["data"]["text/plain"] for o in staged.cells[-1].outputs] == ["'executed'"]  # the log line is not on the page
     assert "remove-cell" in staged.cells[1].metadata["tags"]
     assert (stage / "book" / "intro.md").is_file() and (stage / "book" / "references.bib").is_file()
     config = yaml.safe_load((stage / "_config.yml").read_text())
@@ -240,6 +241,28 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     # the committed notebook is unchanged and has no outputs
     source = nbformat.read(tiny_book / "book" / "01_one.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in source.cells)
+
+
+def test_the_page_keeps_what_a_reader_should_see_and_drops_the_log():
+    out = nbformat.v4.new_output
+    keep = [
+        out("display_data", data={"text/markdown": "| a |\n|---|", "text/plain": "<IPython.core.display.Markdown object>"}),
+        out("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}),
+        out("display_data", data={"application/papermill.record/text/plain": "''"}, metadata={"scrapbook": {"name": "x"}}),
+        out("execute_result", data={"text/plain": "0.95"}, execution_count=3),
+        out("display_data", data={"text/html": "<audio controls></audio>"}),
+    ]
+    drop = [
+        out("stream", name="stderr", text="decoding + resampling: 300 recordings of 10 speakers (cached per speaker)\n"),
+        out("stream", name="stdout", text="profile 'smoke' on the SYNTHETIC corpus\n"),
+        out("display_data", data={"text/markdown": "", "text/plain": "<IPython.core.display.Markdown object>"}),
+        out("display_data", data={"text/plain": "<IPython.core.display.Markdown object>"}),
+        out("execute_result", data={"text/plain": "<matplotlib.lines.Line2D object at 0x7f3a2c1b2d90>"}, execution_count=4),
+        out("display_data", data={"text/plain": "<Figure size 640x480 with 0 Axes>"}),
+        out("display_data", data={"text/html": "  "}),
+    ]
+    assert [book.html.page_output(o) for o in keep] == [True] * len(keep)
+    assert [book.html.page_output(o) for o in drop] == [False] * len(drop)
 
 
 def test_web_assets_unpack_only_the_listed_files(tmp_path, monkeypatch):

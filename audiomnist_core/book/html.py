@@ -53,9 +53,37 @@ def stage_book(
     return stage
 
 
+# What a display looks like when it has nothing to show a reader: the text/plain stand-in of an
+# object (``<IPython.core.display.Markdown object>``, ``<Figure size 640x480 with 1 Axes>``).
+OBJECT_REPR_RE = re.compile(r"^<[\w.]+( object( at 0x[0-9a-f]+)?| size [^>]*)>$|object at 0x[0-9a-f]+")
+RICH_MIMES = ("text/html", "text/markdown", "text/latex", "image/", "application/", "audio/", "video/")
+
+
+def page_output(output: dict) -> bool:
+    """Whether a cell output belongs on the published page.
+
+    Not there: streams (the status lines, warnings and prints of a chapter are its build log,
+    which ``make book`` shows; a live reader in Jupyter or Colab still sees them), and displays
+    with nothing to show (an empty Markdown or HTML, or only the text/plain stand-in of an
+    object). Everything else (figures, tables, players, glued values, text results) stays.
+    """
+    kind = output.get("output_type")
+    if kind == "stream":
+        return False
+    if kind not in ("display_data", "execute_result"):
+        return True  # an error: the build fails before a page is made
+    data = output.get("data", {})
+    rich = {k: v for k, v in data.items() if k.startswith(RICH_MIMES)}
+    if rich:
+        return any(("".join(v) if isinstance(v, list) else str(v)).strip() for v in rich.values())
+    plain = "".join(data.get("text/plain", ""))
+    return bool(plain.strip()) and not OBJECT_REPR_RE.search(plain.strip())
+
+
 def stage_notebook(executed: Path, target: Path) -> None:
-    """Copy an executed chapter, hiding the cell papermill injected (the page shows the
-    chapter's own ``parameters`` cell; captions name the profile and corpus)."""
+    """Copy an executed chapter as a reader gets it: the cell papermill injected hidden (the page
+    shows the chapter's own ``parameters`` cell; captions name the profile and corpus) and only
+    the outputs of :func:`page_output` kept."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
@@ -63,6 +91,8 @@ def stage_notebook(executed: Path, target: Path) -> None:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if page_output(o)]
     nbformat.write(nb, target)
 
 

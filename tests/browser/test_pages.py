@@ -9,6 +9,7 @@ Page weights (bytes of embedded audio) are written to ``_build/page-weights.json
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,15 @@ BROKEN_IMAGES = """() => Array.from(document.images)
 RAW_TABLES = """() => Array.from(document.querySelectorAll('article p'))
   .map((p) => p.textContent.trim()).filter((t) => t.startsWith('|')).map((t) => t.slice(0, 80))"""
 
+# What a reader should never see on a page: a log line, a warning, a progress bar, an object's
+# text stand-in, a traceback. (Status lines and warnings belong in the build log.)
+DEBRIS = r"<IPython\.|object at 0x[0-9a-f]+|<Figure size|\d+(\.\d+)?(it|s/it|file)/s\]|\|[#█▏▎▍▌▋▊▉ ]{3,}\||Traceback \(most recent|\w+Warning: |^(decoding|resampling|training|explaining|computing)\b.*\(cached"
+
+# Output blocks with nothing in them (no text, no image, player, table or widget).
+EMPTY_OUTPUTS = """() => Array.from(document.querySelectorAll('article .cell_output'))
+  .filter((o) => !o.innerText.trim() && !o.querySelector('img, svg, audio, video, table, canvas, iframe, input, select, .widget-subarea, script[type="application/vnd.jupyter.widget-view+json"]'))
+  .map((o) => o.outerHTML.slice(0, 120))"""
+
 # One entry per saved widget view: was it rendered by the widget manager, with a visible size?
 WIDGET_VIEWS = """() => Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'))
   .map((tag) => {
@@ -94,6 +104,10 @@ def test_page(page_path, html, server, browser_context):
         assert not silent, f"{page_path}: <audio> without a playable source: {silent[:5]}"
 
         assert page.evaluate(RAW_TABLES) == [], f"{page_path}: Markdown tables shown as text"
+        text = page.inner_text("article")
+        debris = sorted({m.group(0)[:60] for m in re.finditer(DEBRIS, text, re.MULTILINE)})
+        assert not debris, f"{page_path}: text a reader should not see: {debris[:5]}"
+        assert page.evaluate(EMPTY_OUTPUTS) == [], f"{page_path}: empty output blocks"
         assert "FloatProgressModel" not in (html / page_path).read_text(), f"{page_path}: keeps a progress bar"
         if page_path.endswith("02_training.html"):  # Table 1, the paper's numbers beside ours
             tables = page.eval_on_selector_all("article table", "(els) => els.map((e) => e.innerText)")
