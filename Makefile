@@ -29,8 +29,9 @@ espeak:
 setup: $(STAMP) espeak
 
 # Unit tests, then every chapter executed by nbval on the smoke profile and the synthetic corpus,
-# then the smoke book opened in headless Chromium.
-test: setup unit nbval browser-test
+# then the smoke book opened in headless Chromium; the wall time of each stage at the end.
+test:
+	@bash scripts/timed-stages setup unit nbval browser-test
 
 unit: setup
 	$(PY) -m pytest -q tests -m "not browser"

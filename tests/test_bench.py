@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import soundfile as sf
 
 from audiomnist_core import bench
@@ -21,7 +22,9 @@ EXPECTED = {
                    "preprocess_files", "preprocess_files_per_s_ours", "preprocess_files_per_s_original",
                    "preprocess_max_abs_db_diff"),
     "train": ("train_efficiency_alexnet", "train_efficiency_audionet", "train_samples_per_s_alexnet",
-              "bare_samples_per_s_audionet", "paper_projected_hours", "train_bench_batch_size"),
+              "bare_samples_per_s_audionet", "paper_projected_hours", "train_bench_batch_size",
+              "train_hardware_efficiency_alexnet", "train_hardware_efficiency_audionet", "matmul_gflop_per_s",
+              "train_gflop_per_recording_audionet", "train_gflop_per_s_alexnet"),
     "lrp": ("lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet", "zennit_vs_gradient_alexnet",
             "zennit_vs_gradient_audionet", "relevance_test_set_seconds", "relevance_samples_per_s_alexnet"),
     "perturb": ("perturbation_curve_cost", "perturbation_curve_goal", "perturbation_curve_cpu_seconds",
@@ -30,16 +33,22 @@ EXPECTED = {
                   "benchmark_cost_vs_gradient_occlusion_audionet"),
     "dft": ("dft_lrp_vs_lrp_audionet", "dft_lrp_frequency_vs_lrp_audionet", "dft_lrp_time_frequency_vs_lrp_audionet",
             "dft_lrp_goal", "dft_seconds_per_batch_both", "dft_lrp_samples_per_s_audionet"),
+    "scale": ("scale_growth_preprocess", "scale_growth_evaluate", "scale_paper_peak_rss_gb",
+              "scale_paper_preprocess_minutes", "scale_paper_evaluate_minutes", "scale_peak_rss_gb_120",
+              "scale_preprocess_per_s_60", "scale_evaluate_per_s_120", "scale_sizes"),
 }
 HEADLINE = {
     "preprocess": ["preprocess_cpu_time_ratio"],
-    "train": ["train_efficiency_alexnet", "train_efficiency_audionet"],
+    "train": ["train_efficiency_alexnet", "train_efficiency_audionet", "train_hardware_efficiency_alexnet",
+              "train_hardware_efficiency_audionet"],
     "lrp": ["lrp_vs_gradient_alexnet", "lrp_vs_gradient_audionet"],
     "perturb": ["perturbation_curve_cost"],
     "benchmark": ["benchmark_quick_projected_minutes"],
     "dft": ["dft_lrp_vs_lrp_audionet"],
+    "scale": ["scale_growth_preprocess", "scale_growth_evaluate"],
 }
-RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost", "_projected_")
+PAIRED = tuple(c for c in bench.CASES if c != "scale")  # scale: one process per size, no pairs
+RATIO_MARKERS = ("_ratio", "_efficiency_", "_vs_", "_cost", "_projected_", "_growth_")
 TINY_REPEATS = 3
 
 
@@ -105,6 +114,7 @@ def tiny_document(tmp_path_factory):
         "perturb": {"samples": 4, "fractions": 3, "repeats": TINY_REPEATS},
         "benchmark": {"samples": 2, "repeats": TINY_REPEATS, "methods": ["lrp", "occlusion"]},
         "dft": {"batch": 2, "repeats": TINY_REPEATS},
+        "scale": {"sizes": (60, 120), "workers": 1},
     }
     lines: list[str] = []
     doc = bench.run_all(log=lambda *a, **k: lines.append(" ".join(map(str, a))), settings=settings)
@@ -115,7 +125,9 @@ def test_every_case_reports_its_keys(tiny_document):
     doc, lines = tiny_document
     assert list(doc)[:2] == ["headline", "secondary"] and list(doc)[-3:] == ["timings", "runtime_s", "machine"]
     assert doc["headline"] == {case: HEADLINE[case] for case in bench.CASES}
-    assert doc["secondary"] == {"preprocess": ["preprocess_wall_time_ratio"]}
+    assert doc["secondary"] == {"preprocess": ["preprocess_wall_time_ratio"],
+                                "scale": ["scale_paper_peak_rss_gb", "scale_paper_preprocess_minutes",
+                                          "scale_paper_evaluate_minutes"]}
     for case, keys in ((c, EXPECTED[c]) for c in bench.CASES):
         missing = [k for k in keys if k not in doc]
         assert not missing, f"{case}: {missing}"
@@ -135,7 +147,7 @@ def test_every_ratio_is_positive_and_finite(tiny_document):
 
 def test_every_case_keeps_its_individual_abba_timings(tiny_document):
     doc, _ = tiny_document
-    assert set(doc["timings"]) == set(bench.CASES)
+    assert set(doc["timings"]) == set(PAIRED)
     for case, pairs in doc["timings"].items():
         assert pairs, case
         for pair in pairs.values():
@@ -163,3 +175,46 @@ def test_the_dft_case_on_its_own():
     assert set(result["timings"]) == {"lrp_vs_lrp_dft_frequency", "lrp_vs_lrp_dft_time_frequency", "lrp_vs_lrp_dft_both"}
     for pair in result["timings"].values():
         assert pair["order"] == "ABBA" and pair["repeats"] == TINY_REPEATS
+
+
+def test_step_flops_count_forward_and_backward_and_keep_the_gradients():
+    from audiomnist_core.bench.train import step_flops
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False))
+    x, y = torch.randn(2, 4), torch.tensor([0, 2])
+    net(x).sum().backward()
+    before = net[0].weight.grad.clone()
+    # forward x @ W^T: 2 * 2 * 4 * 3; backward: the weight's gradient only (x needs none), as many
+    assert step_flops(net, x, y) == 2 * (2 * 2 * 4 * 3)
+    assert torch.equal(net[0].weight.grad, before)
+
+
+@pytest.mark.parametrize("model_name, gflop", [("alexnet", 4.39), ("audionet", 1.38)])
+def test_step_flops_of_the_networks_per_recording(model_name, gflop):
+    """Forward + backward FLOPs per recording as counted for issue 21 (batch 32, 2 cores)."""
+    from audiomnist_core.bench.train import step_flops
+    from audiomnist_core.models import build
+
+    net = build(model_name, "digits")
+    x = torch.randn(2, *((1, 227, 227) if model_name == "alexnet" else (1, 8000)))
+    assert step_flops(net, x, torch.tensor([0, 1])) / 2 / 1e9 == pytest.approx(gflop, rel=0.02)
+
+
+def test_scale_reports_each_size_from_a_process_of_its_own(tiny_document):
+    doc, lines = tiny_document
+    sizes = doc["scale_sizes"]
+    assert [r["recordings"] for r in sizes] == [60, 120]
+    assert all(r["peak_rss_gb"] > 0.05 and r["preprocess_s"] > 0 and r["evaluate_s"] > 0 for r in sizes)
+    assert doc["scale_growth_evaluate"] == pytest.approx(
+        (sizes[1]["evaluate_s"] / 120) / (sizes[0]["evaluate_s"] / 60))
+    assert sum(line.startswith("scale ") and " recordings: preprocessing " in line for line in lines) == 2
+
+
+def test_the_scale_corpus_is_in_audiomnists_layout(tmp_path):
+    from audiomnist_core.bench.scale import SPEAKERS, write_corpus
+    from audiomnist_core.data import index_recordings, read_metadata
+
+    root = write_corpus(tmp_path / "c", 130)
+    recordings = index_recordings(root)
+    assert len(recordings) == 130 and len(read_metadata(root)) == SPEAKERS
+    assert {r.rep for r in recordings} == {0} and len({(r.speaker, r.digit) for r in recordings}) == 130

@@ -29,7 +29,7 @@ from typing import Any, Callable, NamedTuple
 
 from ..errors import AudiomnistError
 
-CASES = ("preprocess", "train", "lrp", "perturb", "benchmark", "dft")
+CASES = ("preprocess", "train", "lrp", "perturb", "benchmark", "dft", "scale")
 MIN_REPEATS = 3  # runs of each side, at the least: a median of three outvotes one disturbed run
 
 # Idle OpenMP threads (torch's CPU parallelism) sleep instead of spinning. On a machine that

@@ -16,6 +16,13 @@ numbers do not depend on what the recordings say, so random noise stands in for 
 training iterations over every fold (380,000 batches of 100), training steps only (validation
 every 500 iterations adds a few per cent). On an accelerator each model runs 200 iterations
 per side, and once more with bf16 autocast (``*_bf16``, ``paper_projected_hours_bf16``).
+
+``train_hardware_efficiency_<model>`` says how close the training step itself comes to what
+the hardware does: the step's achieved FLOP/s (forward + backward FLOPs of one batch counted by
+``torch.utils.flop_counter``, times the steps, over the pipeline's median wall time) divided by
+the FLOP/s of a large square ``torch.mm`` in the same dtype on the same device, measured in the
+same run (:func:`matmul_flops_per_s`, the best of the medians taken before and after the
+models, so that a busy moment does not flatter the step). 1 would be matrix-multiply speed.
 """
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ import torch.nn.functional as F
 from . import interleaved, median, timings_doc
 from .signals import noise_bursts
 
-HEADLINE = ("train_efficiency_alexnet", "train_efficiency_audionet")
+HEADLINE = ("train_efficiency_alexnet", "train_efficiency_audionet",
+            "train_hardware_efficiency_alexnet", "train_hardware_efficiency_audionet")
 
 
 def _sync(device: torch.device) -> None:
@@ -33,6 +41,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def step_flops(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """FLOPs of one forward + backward of ``net`` on the batch ``x`` (``torch.utils.flop_counter``;
+    the optimizer's few element-wise FLOPs are not counted). Gradients are left as they were."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    saved = [None if p.grad is None else p.grad.clone() for p in net.parameters()]
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(net(x), y).backward()
+    for p, g in zip(net.parameters(), saved):
+        p.grad = g
+    return float(counter.get_total_flops())
+
+
+def matmul_flops_per_s(device: torch.device, repeats: int, size: int = 2048) -> tuple[float, list]:
+    """FLOP/s of a ``size`` x ``size`` float32 ``torch.mm`` (``2 size^3`` FLOPs): the median of
+    ``repeats`` runs of 4 products each, after a warm-up. Returns it and the timings."""
+    from . import timed
+
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a, b = (torch.randn(size, size, generator=g).to(device) for _ in range(2))
+
+    def products() -> None:
+        for _ in range(4):
+            torch.mm(a, b)
+
+    products()
+    times = [timed(products, sync=lambda: _sync(device)) for _ in range(max(repeats, 3))]
+    return 4 * 2 * size**3 / median(times).wall, times
 
 
 def efficiency(model_name: str, device: torch.device, batch_size: int, steps: int, repeats: int, log=print,
@@ -77,11 +115,15 @@ def efficiency(model_name: str, device: torch.device, batch_size: int, steps: in
         t_pipe, t_bare = interleaved(pipeline, bare, repeats, sync=lambda: _sync(device))
     pipe = steps * batch_size / median(t_pipe).wall
     raw = steps * batch_size / median(t_bare).wall
+    flops = step_flops(net, x, y)
     suffix = "_bf16" if trainer.bf16 else ""
     log(f"train {model_name}{suffix}: pipeline {pipe:.1f} samples/s, bare {raw:.1f} samples/s, "
-        f"efficiency {pipe / raw:.3f} (batch {batch_size}, {steps} steps x {repeats} ABBA, medians, {device})")
+        f"efficiency {pipe / raw:.3f} (batch {batch_size}, {steps} steps x {repeats} ABBA, medians, {device}); "
+        f"{flops / batch_size / 1e9:.2f} GFLOP per recording, {flops * pipe / batch_size / 1e9:.1f} GFLOP/s")
     return {
         f"train_efficiency_{model_name}{suffix}": pipe / raw,
+        f"train_gflop_per_recording_{model_name}{suffix}": flops / batch_size / 1e9,
+        f"train_gflop_per_s_{model_name}{suffix}": flops * pipe / batch_size / 1e9,
         f"train_samples_per_s_{model_name}{suffix}": pipe,
         f"bare_samples_per_s_{model_name}{suffix}": raw,
         "timings": {f"pipeline_vs_bare_{model_name}{suffix}": timings_doc("pipeline", t_pipe, "bare", t_bare)},
@@ -123,6 +165,7 @@ def run(log=print, *, batch_size: int | None = None, steps: int | None = None, r
     timings: dict = {}
     precisions = (False, True) if device.type == "cuda" else (False,)
     samples = paper_samples()
+    peak_before, mm_before = matmul_flops_per_s(device, repeats)  # the best of before and after
     for bf16 in precisions:
         suffix = "_bf16" if bf16 else ""
         for model_name in MODELS:
@@ -133,6 +176,16 @@ def run(log=print, *, batch_size: int | None = None, steps: int | None = None, r
         out[f"paper_projected_hours{suffix}"] = projected_hours(speed, samples)
         log(f"train: the paper profile's {sum(samples.values()) // 100:,} batches of 100 would take "
             f"{out[f'paper_projected_hours{suffix}']:.1f} h of training steps on {device}{' with bf16' if bf16 else ''}")
+    peak_after, mm_after = matmul_flops_per_s(device, repeats)
+    peak = max(peak_before, peak_after)
+    out["matmul_gflop_per_s"] = peak / 1e9
+    for model_name in MODELS:
+        out[f"train_hardware_efficiency_{model_name}"] = out[f"train_gflop_per_s_{model_name}"] * 1e9 / peak
+    log("train: achieved FLOP/s of the training step over a 2048 x 2048 torch.mm's "
+        f"({peak / 1e9:.1f} GFLOP/s): " + ", ".join(
+            f"{m} {out[f'train_hardware_efficiency_{m}']:.3f}" for m in MODELS))
+    out["matmul_seconds_before"] = median(mm_before).wall
+    out["matmul_seconds_after"] = median(mm_after).wall
     out["train_bench_batch_size"] = float(batch_size)
     out["train_bench_steps"] = float(steps)
     out["timings"] = timings
