@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=None, metavar="CASE",
                    help="run only this benchmark (repeatable): preprocess, train (efficiencies and the "
                         "projected time of the paper profile), lrp, perturb, benchmark (the projected minutes of the "
-                        "quick profile's method benchmark)")
+                        "quick profile's method benchmark), dft, scale (preprocessing and one evaluation at 1,000 to 16,000 "
+                        "recordings: growth, peak memory, the paper's 30,000 projected); real (opt-in: the quick "
+                        "digit models trained and tested on FSDD's real speakers, about half an hour)")
     p.set_defaults(func=cmd_bench)
     return parser
 

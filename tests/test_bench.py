@@ -15,6 +15,7 @@ import torch
 import soundfile as sf
 
 from audiomnist_core import bench
+from audiomnist_core.bench import real as real_case
 
 # Figures every run of the case reports (on any device); the keys the test holds the cases to.
 EXPECTED = {
@@ -218,3 +219,53 @@ def test_the_scale_corpus_is_in_audiomnists_layout(tmp_path):
     recordings = index_recordings(root)
     assert len(recordings) == 130 and len(read_metadata(root)) == SPEAKERS
     assert {r.rep for r in recordings} == {0} and len({(r.speaker, r.digit) for r in recordings}) == 130
+
+
+FSDD = real_case.fsdd_root()
+REAL_PROFILE = """
+train:
+  runs: [alexnet/digits, audionet/digits]
+  folds: [0]
+  batch_size: 8
+  eval_every: 2
+  checkpoint_every: 2
+  max_train_per_fold: 40
+  max_eval_per_fold: 20
+  schedules:
+    alexnet/digits:  {learning_rate: 0.001,  lr_step: 2, iterations: 2, clip_norm: 5}
+    audionet/digits: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}
+"""
+
+
+@pytest.mark.skipif(not (FSDD / "data").is_dir(), reason=f"FSDD is not at {FSDD} (set AUDIOMNIST_FSDD)")
+def test_real_trains_both_digit_models_on_fsdds_speakers_and_reads_them_back(tmp_path, monkeypatch):
+    """The opt-in case on a copy of FSDD with 3 repetitions per speaker and digit, 2 iterations."""
+    import shutil
+
+    corpus = tmp_path / "fsdd"
+    (corpus / "data").mkdir(parents=True)
+    shutil.copy(FSDD / "data" / "audioMNIST_meta.txt", corpus / "data")
+    for path in sorted((FSDD / "data").glob("0[1-6]/*_[0-2].wav")):
+        (corpus / "data" / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy(path, corpus / "data" / path.parent.name)
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(REAL_PROFILE)
+    lines: list[str] = []
+    doc = bench.run_all(only=["real"], log=lambda *a, **k: lines.append(" ".join(map(str, a))),
+                        settings={"real": {"profile": str(profile), "root": corpus, "device": "cpu"}})
+    assert doc["headline"] == {"real": ["real_audionet_digits_accuracy", "real_alexnet_digits_accuracy"]}
+    for model in ("alexnet", "audionet"):
+        assert 0.0 <= doc[f"real_{model}_digits_accuracy"] <= 100.0 and doc[f"real_{model}_digits_iterations"] == 2
+    assert doc["real_gap_paper_minus_audionet"] == pytest.approx(92.53 - doc["real_audionet_digits_accuracy"])
+    assert len(doc["real_test_speakers"]) >= 1 and set(doc["real_test_speakers"]) <= {1, 2, 3, 4, 5, 6}
+    again = bench.run_all(only=["real"], log=lambda *a, **k: lines.append(" ".join(map(str, a))),
+                          settings={"real": {"profile": str(profile), "root": corpus, "device": "cpu"}})
+    assert again["real_audionet_digits_accuracy"] == doc["real_audionet_digits_accuracy"]
+    assert sum("already complete, kept" in line for line in lines) == 2  # read back, not retrained
+
+
+def test_opt_in_cases_run_only_when_named():
+    assert "real" in bench.OPT_IN and "real" not in bench.CASES
+    with pytest.raises(bench.AudiomnistError, match="unknown benchmark 'nope'"):
+        bench.run_all(only=["nope"])

@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple
 from ..errors import AudiomnistError
 
 CASES = ("preprocess", "train", "lrp", "perturb", "benchmark", "dft", "scale")
+OPT_IN = ("real",)  # run only when named (``--only real``): it trains models on a real corpus
 MIN_REPEATS = 3  # runs of each side, at the least: a median of three outvotes one disturbed run
 
 # Idle OpenMP threads (torch's CPU parallelism) sleep instead of spinning. On a machine that
@@ -120,15 +121,16 @@ def machine() -> dict[str, Any]:
 
 def run_all(only: list[str] | None = None, log=print,
             settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Run the benchmark cases (all of :data:`CASES`, or those named in ``only``) in order.
+    """Run the benchmark cases (all of :data:`CASES`, or those named in ``only``, which may
+    also name the :data:`OPT_IN` ones) in order.
 
     ``settings`` maps a case to keyword arguments of its ``run`` (sizes, repeats). Returns
     the document of the module docstring. A case whose module is not there is skipped with
     a line on ``log``.
     """
-    unknown = sorted(set(only or ()) - set(CASES))
+    unknown = sorted(set(only or ()) - set(CASES + OPT_IN))
     if unknown:
-        raise AudiomnistError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(CASES)}")
+        raise AudiomnistError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(CASES + OPT_IN)}")
     settings = settings or {}
     figures: dict[str, Any] = {}
     headline: dict[str, list[str]] = {}
@@ -137,8 +139,8 @@ def run_all(only: list[str] | None = None, log=print,
     runtime: dict[str, float] = {}
     start = time.perf_counter()
     busy(log)
-    for name in CASES:
-        if only and name not in only:
+    for name in CASES + OPT_IN:
+        if (only and name not in only) or (not only and name in OPT_IN):
             continue
         try:
             case = importlib.import_module(f"{__name__}.{name}")
