@@ -27,7 +27,9 @@ def spectrograms(n: int) -> np.ndarray:
 
 
 def waves(n: int) -> np.ndarray:
-    return RNG.normal(0, 3000, (n, 8000))
+    """Smooth made-up waveforms ``(n, 8000)``: as quick to draw as speech, unlike noise."""
+    t = np.arange(8000) / 8000
+    return 3000 * np.sin(2 * np.pi * (3 + np.arange(n)[:, None]) * t) * np.hanning(8000)
 
 
 def dataset_figures():
@@ -135,7 +137,7 @@ def test_every_figure_fits_the_column_with_readable_text(chapter):
 
     for name, fig in CHAPTERS[chapter]().items():
         assert isinstance(fig, layout.BookFigure), f"{chapter}.{name}: not made by plots.layout.subplots"
-        shown = layout.render(fig)
+        shown = layout.render(fig, dpi=30)  # sizes and fonts do not depend on the dpi; a low one is quick
         plt.close(fig)
         assert shown.width_in <= layout.COLUMN_IN + 0.01, f"{chapter}.{name}: {shown.width_in:.2f} in wide"
         assert shown.min_font_pt >= layout.MIN_FONT_PT, f"{chapter}.{name}: text of {shown.min_font_pt:g} pt"
@@ -174,9 +176,10 @@ def test_a_book_figure_shows_itself_as_that_png_at_its_physical_size(monkeypatch
     fig, ax = layout.subplots(figsize=(5.0, 2.0))
     ax.plot([0, 1], [1, 0])
     fig._ipython_display_()
+    width = layout.render(fig).css_width
     plt.close(fig)
     (image,) = shown
-    assert isinstance(image, Image) and image.width == layout.render(fig).css_width
+    assert isinstance(image, Image) and image.width == width
     assert layout.read_metadata(image.data)["width_in"] <= 5.0 + 2 * layout.PAD_IN
 
 

@@ -101,7 +101,7 @@ def render(fig: Figure, dpi: int = DPI) -> Rendered:
     """The figure as a PNG cropped to what is drawn (plus :data:`PAD_IN`), at ``dpi``, with
     its size and smallest font size in the PNG's text chunks."""
     fig.draw_without_rendering()  # lays the figure out and makes its tick labels
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_IN)
+    box = fig.get_tightbbox().padded(PAD_IN)
     font = smallest_font_pt(fig)
     meta = {WIDTH_KEY: f"{box.width:.3f}", HEIGHT_KEY: f"{box.height:.3f}", FONT_KEY: f"{font:g}"}
     buffer = io.BytesIO()
