@@ -210,6 +210,15 @@ def folds_figure(folds: Sequence[Fold], genders: dict[int, str], title: str = ""
     return fig
 
 
+def repetitions_text(reps: Sequence[int]) -> str:
+    """Which repetitions the examples of a speaker are, for a caption: ``"repetition 1"``
+    when all are the same, else ``"repetitions 1 to 4 (in the titles)"``."""
+    shown = sorted(set(int(r) for r in reps))
+    if len(shown) == 1:
+        return f"repetition {shown[0]}"
+    return f"repetitions {shown[0]} to {shown[-1]} (in the titles)"
+
+
 def folds_markdown(folds: Sequence[Fold], genders: dict[int, str]) -> str:
     """The folds as a Markdown table of speaker ids, female ids in bold, with the counts."""
     def ids(speakers: Sequence[int]) -> str:
