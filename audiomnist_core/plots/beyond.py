@@ -5,7 +5,6 @@ here but means and ranges over folds.
 """
 from __future__ import annotations
 
-import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -15,8 +14,8 @@ from matplotlib.patches import Rectangle
 
 from ..explain import SAMPLE_RATE as RATE
 from ..preprocess import FIRST_FRAME, FREQ_BINS, HOP, N_FFT, TIME_FRAMES
+from .layout import WIDTH_IN, caption as set_caption, grid, subplots, wrap
 from .manipulations import LINTHRESH
-from .layout import WIDTH_IN, caption as set_caption, grid, subplots
 from .relevance import CMAP
 
 MODEL_STYLE = {"audionet": ("tab:orange", "AudioNet (DFT-LRP of its waveform relevance)"),
@@ -58,7 +57,7 @@ def band_share_figure(band_shares: dict, bands_hz: Sequence[float], caption: str
     axes[0][0].set_ylabel("share of positive relevance (%)")
     if tasks:
         fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=2 if len(tasks) > 1 else 1, fontsize=8)
-    set_caption(fig, caption, 110 if len(tasks) > 1 else 70)
+    set_caption(fig, caption)
     return fig
 
 
@@ -81,7 +80,7 @@ def _overlay(ax, spectrogram_db: np.ndarray, relevance: np.ndarray, extent, titl
     rgba = mapping.to_rgba(rel)
     rgba[..., 3] = np.sqrt(np.abs(rel))  # near-zero relevance lets the spectrogram through
     ax.imshow(rgba, origin="lower", aspect="auto", extent=extent, interpolation="nearest")
-    ax.set_title(textwrap.fill(title, int(WIDTH_IN / 2 * 72 / 4.4)), fontsize=8)
+    ax.set_title(wrap(title, WIDTH_IN / 2 - 0.3, 8), fontsize=8)
     return mapping
 
 
@@ -149,5 +148,5 @@ def removal_figure(removal: dict, keys: Sequence[str], caption: str = ""):
         removal_axes(ax, entry, f"AudioNet, {key.split('/')[1]} ({len(entry['folds'])} fold(s))")
     if keys:
         axes[0][0].legend(fontsize=8, loc="lower left")
-    set_caption(fig, caption, 110 if cols > 1 else 60)
+    set_caption(fig, caption)
     return fig

@@ -7,7 +7,6 @@ Pure drawing from arrays, counts and folds (:class:`audiomnist_core.data.CorpusS
 from __future__ import annotations
 
 import html
-import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ from ..explain import SAMPLE_RATE as RATE
 from ..explain import spectrogram_frequencies, spectrogram_times
 from ..preprocess import HOP, TOP_DB
 from ..splits import Fold
-from .layout import WIDTH_IN, caption as set_caption, figure, subplots
+from .layout import WIDTH_IN, caption as set_caption, figure, subplots, wrap
 
 GENDER_COLOURS = {"female": "tab:orange", "male": "tab:blue"}
 ROLES = ("train", "validation", "test")
@@ -164,7 +163,7 @@ def digit_examples(waves: np.ndarray, spectrograms: np.ndarray, titles: Sequence
             ax_w.set_visible(False)
             ax_s.set_visible(False)
             continue
-        waveform_axes(ax_w, waves[i], textwrap.fill(titles[i], 16))
+        waveform_axes(ax_w, waves[i], wrap(titles[i], WIDTH_IN / columns - 0.1, 9))
         image = spectrogram_axes(ax_s, spectrograms[i])
         ax_s.set_xlim(ax_w.get_xlim())  # the padded second, aligned with the waveform above
         if i % columns:

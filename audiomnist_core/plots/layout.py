@@ -27,7 +27,7 @@ MIN_FONT_PT = 8.0  # the smallest text: 8 pt at physical size is 10.7 CSS px
 PAD_IN = 0.05  # white margin around the drawn content
 WIDTH_IN = COLUMN_IN - 2 * PAD_IN  # a full-width figure's figsize width
 CAPTION_PT = 9.0  # a figure's caption (its suptitle)
-CAPTION_CHARS = 110  # characters per line of a caption COLUMN_IN wide at CAPTION_PT
+GLYPH_EM = 0.6  # the width of an average glyph of matplotlib's DejaVu Sans, in its font size
 WIDTH_KEY, HEIGHT_KEY, FONT_KEY = "audiomnist:width_in", "audiomnist:height_in", "audiomnist:min_font_pt"
 
 
@@ -77,16 +77,15 @@ def grid(n: int, columns: int = 2) -> tuple[int, int]:
     return -(-n // cols), cols
 
 
-def caption(fig: Figure, text: str, chars: int = CAPTION_CHARS) -> None:
-    """``text`` as the figure's suptitle, wrapped to ``chars`` characters a line (nothing for "")."""
+def caption(fig: Figure, text: str) -> None:
+    """``text`` as the figure's suptitle, wrapped to the figure's width (nothing for "")."""
     if text:
-        fig.suptitle(textwrap.fill(text, chars), fontsize=CAPTION_PT)
+        fig.suptitle(wrap(text, fig.get_figwidth() - 0.1), fontsize=CAPTION_PT)
 
 
 def wrap(text: str, width_in: float, fontsize: float = CAPTION_PT) -> str:
-    """``text`` wrapped to lines of about ``width_in`` inches at ``fontsize`` points (an
-    average glyph is about half its size wide)."""
-    return textwrap.fill(text, max(12, int(width_in * 72 / (0.5 * fontsize))))
+    """``text`` wrapped to lines of about ``width_in`` inches at ``fontsize`` points."""
+    return textwrap.fill(text, max(12, int(width_in * 72 / (GLYPH_EM * fontsize))))
 
 
 def smallest_font_pt(fig: Figure) -> float:

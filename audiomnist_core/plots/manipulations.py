@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import textwrap
-
 import numpy as np
 
 from .layout import WIDTH_IN, caption as set_caption, grid, subplots, wrap
@@ -69,7 +67,7 @@ def figure3(zeroing: dict[str, dict], keys: Sequence[str], caption: str = "", pa
         note = "" if entry.get("in_paper", True) else " (not in the paper)"
         zeroing_axes(ax, entry, f"{key}{note}, {folds} fold{'s' if folds != 1 else ''}", (paper or {}).get(key))
     axes[0][0].legend(fontsize=8, loc="lower left")
-    set_caption(fig, caption, 110 if cols > 1 else 60)
+    set_caption(fig, caption)
     return fig
 
 
@@ -110,7 +108,7 @@ def scaled_spectrograms(originals: np.ndarray, scaled: np.ndarray, titles: Seque
     for j in range(n):
         for i, (spec, what) in enumerate(((originals[j], "original"), (scaled[j], "scaled"))):
             im = axes[i][j].imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=-80, vmax=0)
-            axes[i][j].set_title(textwrap.fill(f"{titles[j]}: {what}", int(WIDTH_IN / max(n, 2) * 72 / 4.4)), fontsize=8)
+            axes[i][j].set_title(wrap(f"{titles[j]}: {what}", WIDTH_IN / max(n, 2) - 0.2, 8), fontsize=8)
         axes[1][j].set_xlabel("time (s)")
     for i in range(2):
         axes[i][0].set_ylabel("frequency (Hz)")

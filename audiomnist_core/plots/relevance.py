@@ -8,7 +8,6 @@ relevance differ in scale), so the colour bar runs from -1 to 1 of that.
 """
 from __future__ import annotations
 
-import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -38,7 +37,7 @@ def _squeeze2d(x) -> np.ndarray:
     return x.reshape(x.shape[-2], x.shape[-1])
 
 
-def overlay(ax, spectrogram_db, relevance, title: str = "", wrap: int = 48):
+def overlay(ax, spectrogram_db, relevance, title: str = "", width_in: float = WIDTH_IN / 2 - 0.4):
     """One spectrogram ``(227, 227)`` in grey (dB) with its relevance on top: red positive,
     blue negative, the more opaque the larger ``|relevance|``. Axes in seconds and Hz.
     Returns the relevance's colour mapping (for a colour bar)."""
@@ -52,7 +51,7 @@ def overlay(ax, spectrogram_db, relevance, title: str = "", wrap: int = 48):
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
-        ax.set_title(textwrap.fill(title, wrap), fontsize=8)
+        ax.set_title(wrap(title, width_in, 8), fontsize=8)
     return mapping
 
 
@@ -129,7 +128,7 @@ def spectrogram_examples(spectrograms, relevances, titles: Sequence[str], column
         if i >= k:
             ax.set_visible(False)
             continue
-        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i], wrap=int(WIDTH_IN / min(columns, k) * 72 / 4.4))
+        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i], width_in=WIDTH_IN / min(columns, k) - 0.1)
         if i % columns:
             ax.set_ylabel("")
         if i < k - columns:
@@ -161,7 +160,7 @@ def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, le
             for ax in (top, bottom):
                 _shade_padding(ax, int(offsets[i]), int(lengths[i]), x.size)
         top.plot(t, x, color="black", lw=0.4)
-        top.set_title(textwrap.fill(titles[i], int(WIDTH_IN / cols * 72 / 4.4)), fontsize=8)
+        top.set_title(wrap(titles[i], WIDTH_IN / cols - 0.1, 8), fontsize=8)
         bottom.fill_between(t, 0, r, where=r > 0, color="red", step="mid")
         bottom.fill_between(t, 0, r, where=r < 0, color="blue", step="mid")
         bottom.set_xlabel("time (s)")

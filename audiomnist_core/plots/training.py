@@ -119,5 +119,5 @@ def confusion_matrices(results: Sequence[dict], caption: str = ""):
         matrix, classes, folds = summed[key]
         accuracy = 100.0 * np.trace(matrix) / max(matrix.sum(), 1)
         confusion_axes(ax, matrix, classes, f"{key[0]}, {key[1]}: {accuracy:.1f} % ({folds} fold{'s' if folds != 1 else ''})")
-    set_caption(fig, caption, 110 if cols > 1 else 55)
+    set_caption(fig, caption)
     return fig
