@@ -1,8 +1,8 @@
 """How the book's figures are sized, lettered and put on a page.
 
-Every figure of :mod:`audiomnist_core.plots` is made by :func:`subplots` (a :class:`BookFigure`),
-at most :data:`WIDTH_IN` wide (:data:`COLUMN_IN`, the book's content column, with its margins) with no text smaller than
-:data:`MIN_FONT_PT`. Displayed in a notebook (``display(fig)``, or the inline backend at the end
+Every figure of :mod:`audiomnist_core.plots` is made by :func:`subplots` or :func:`figure` (a
+:class:`BookFigure`), at most :data:`WIDTH_IN` wide (:data:`COLUMN_IN`, the book's content column,
+less its margins), with no text smaller than :data:`MIN_FONT_PT`. Displayed in a notebook (``display(fig)``, or the inline backend at the end
 of a cell), a :class:`BookFigure` is a PNG of :data:`DPI` pixels per inch, shown at its physical
 size (:data:`CSS_PX_PER_IN` CSS pixels per inch, so twice as many image pixels as CSS pixels:
 sharp on hi-dpi screens), whose text chunks :data:`WIDTH_KEY`, :data:`HEIGHT_KEY` and
