@@ -189,7 +189,8 @@ def test_the_book_builds_on_the_odd_corpus_and_says_once_per_chapter_that_it_has
 def test_the_dataset_chapter_shows_the_first_repetition_each_speaker_has(odd_book):
     assert odd_book["proc"].returncode == 0, odd_book["proc"].stderr[-3000:]
     page = text(odd_book["pages"]["book/01_dataset"])
-    assert "each digit as speaker 01 (male) first says it in the corpus (repetition 1)" in page  # 01 has all ten, from 1
+    # 01 has all ten digits, numbered from 1 (the glued values stand between tags: spaces around them)
+    assert "each digit as speaker 01 (male) first says it in the corpus ( repetition 1 )" in page
     assert "22050 Hz" in page and "44100 Hz" in page
     for where in [odd_book["proc"].stderr, *odd_book["pages"].values()]:
         assert "speaker None" not in where and "Traceback" not in where
