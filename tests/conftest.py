@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from corpora import FIELD_REPS, SAMPLE_DEFAULT, SAMPLE_ENV, make_field_corpus, make_noise_corpus, write_metadata, write_wav
+from corpora import FIELD_REPS, ODD, SAMPLE_DEFAULT, SAMPLE_ENV, make_field_corpus, make_noise_corpus, write_metadata, write_wav
 
 
 def pytest_configure(config) -> None:
@@ -45,9 +45,11 @@ def field_corpus(synth_corpus_8reps, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def field_corpus_one_gender(synth_corpus_8reps, tmp_path_factory) -> Path:
-    """:func:`make_field_corpus` of the 5 male speakers only, seed 0, built once; do not modify."""
-    return make_field_corpus(synth_corpus_8reps, tmp_path_factory.mktemp("field") / "field16k-male", genders=("male",))
+def odd_corpus(synth_corpus_8reps, tmp_path_factory) -> Path:
+    """:func:`make_field_corpus` of the 5 male speakers only, with every odd shape of
+    :data:`corpora.ODD` (22.05 and 44.1 kHz, repetitions from 1 with gaps, a speaker without a
+    "7"), seed 0, built once; do not modify."""
+    return make_field_corpus(synth_corpus_8reps, tmp_path_factory.mktemp("field") / "odd-male", genders=("male",), **ODD)
 
 
 @pytest.fixture

@@ -79,13 +79,23 @@ NOISE_SECONDS = (0.4, 1.5)  # noise around each word, in all (split at random be
 NOISE_LEVEL = (10 ** -4.2, 10 ** -3.6)  # its standard deviation on the [-1, 1] scale: -84 to -72 dB
 
 
+ODD = {"rates": (22_050, 44_100), "first_rep": 1, "gaps": True, "missing": {1: 7}}  # issue 20's corpus: see make_field_corpus
+
+
 def make_field_corpus(source: str | Path, root: str | Path, *, seed: int = 0, genders=("female", "male"),
-                      rate: int = FIELD_RATE) -> Path:
+                      rate: int = FIELD_RATE, rates: tuple[int, ...] | None = None, first_rep: int = 0,
+                      gaps: bool = False, missing: dict[int, int] | None = None) -> Path:
     """A corpus shaped like field recordings, made from a synthetic one at ``source`` (48 kHz,
     at least :data:`FIELD_REPS` repetitions): at ``rate`` Hz, with 0.4 to 1.5 s of low-level
     noise around each word and ragged repetitions (1 to 8 takes per speaker and digit; the
     first speaker has 3 takes of "0" and 8 of "1"), in ``root/data``. ``genders`` keeps only the
     speakers of these genders (``("male",)``: a corpus with one gender). Deterministic for a seed.
+
+    Odd but valid shapes (what ``data verify`` accepts; :data:`ODD` sets them all): ``rates``
+    gives the speakers' rates in turn instead of ``rate`` (22.05 and 44.1 kHz files in one
+    corpus); repetitions are numbered from ``first_rep``, and with ``gaps`` every third number
+    is skipped (1, 2, 4, 5, 7...); ``missing`` maps a speaker's position to a digit it has no
+    recording of.
     """
     from math import gcd
 
@@ -98,21 +108,24 @@ def make_field_corpus(source: str | Path, root: str | Path, *, seed: int = 0, ge
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "audioMNIST_meta.txt").write_text(json.dumps(kept, indent=1, sort_keys=True))
     for n, speaker in enumerate(kept):
+        speaker_rate = rates[n % len(rates)] if rates else rate
         for digit in range(10):
             rng = np.random.default_rng([seed, int(speaker), digit])
             drawn = int(rng.integers(1, FIELD_REPS + 1))
             takes = RAGGED.get(digit, drawn) if n == 0 else drawn
-            for rep in range(takes):
-                name = f"{digit}_{speaker}_{rep}.wav"
-                word, source_rate = sf.read(str(src / speaker / name), dtype="float64")
-                g = gcd(rate, source_rate)
-                word = resample_poly(word, rate // g, source_rate // g)
-                noise = int(rng.uniform(*NOISE_SECONDS) * rate)
+            if (missing or {}).get(n) == digit:
+                continue
+            for take in range(takes):
+                word, source_rate = sf.read(str(src / speaker / f"{digit}_{speaker}_{take}.wav"), dtype="float64")
+                g = gcd(speaker_rate, source_rate)
+                word = resample_poly(word, speaker_rate // g, source_rate // g)
+                noise = int(rng.uniform(*NOISE_SECONDS) * speaker_rate)
                 lead = int(rng.uniform(0.2, 0.8) * noise)
                 x = np.zeros(word.size + noise)
                 x[lead : lead + word.size] = word
                 x += rng.normal(0.0, rng.uniform(*NOISE_LEVEL), x.size)
-                write_wav(folder / speaker / name, np.clip(x, -1.0, 1.0), rate=rate)
+                rep = first_rep + (take + take // 2 if gaps else take)
+                write_wav(folder / speaker / f"{digit}_{speaker}_{rep}.wav", np.clip(x, -1.0, 1.0), rate=speaker_rate)
     return Path(root)
 
 

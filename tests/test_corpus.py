@@ -134,3 +134,34 @@ def test_read_wav_rejects_a_truncated_file(tmp_path):
     with pytest.raises(CorpusError, match="truncated") as e:
         read_wav(path)
     assert str(e.value).startswith(f"{path}: ")
+
+
+# --- the dataset chapter's examples (issue 20) -----------------------------------------------
+
+def _summary(takes: dict[int, dict[int, list[int]]]):
+    """A :class:`CorpusSummary` of ``{speaker: {digit: [repetitions]}}`` (no files needed)."""
+    from pathlib import Path
+
+    from audiomnist_core.data import CorpusSummary, Recording
+
+    recordings = sorted((Recording(Path(f"{s:02d}/{d}_{s:02d}_{r}.wav"), s, d, r)
+                         for s, digits in takes.items() for d, reps in digits.items() for r in reps),
+                        key=lambda r: (r.speaker, r.digit, r.rep))
+    return CorpusSummary(speakers={}, recordings=recordings, seconds=np.ones(len(recordings)), sample_rates={8000: len(recordings)})
+
+
+def test_examples_are_the_first_repetition_a_speaker_has_of_each_digit():
+    summary = _summary({3: {d: [1, 2, 5] if d != 4 else [3, 7] for d in range(10)}, 5: {d: [0] for d in range(9)}})
+    picked = summary.examples()  # repetitions from 1, with gaps, and "4" only from 3
+    assert [(r.speaker, r.digit, r.rep) for r in picked] == [(3, d, 3 if d == 4 else 1) for d in range(10)]
+    nine = summary.examples(5)  # a speaker without a "9" shows the nine it has
+    assert [r.digit for r in nine] == list(range(9)) and {r.rep for r in nine} == {0}
+
+
+def test_examples_prefer_the_speaker_with_the_most_digits_and_name_a_missing_one():
+    summary = _summary({2: {d: [4] for d in range(8)}, 7: {d: [1] for d in range(9)}, 9: {d: [1] for d in range(9)}})
+    assert {r.speaker for r in summary.examples()} == {7}  # no one has all ten: the lowest id of the most
+    with pytest.raises(CorpusError, match=r"speaker 04: has no recordings in the corpus; it has speakers \[2, 7, 9\]"):
+        summary.examples(4)
+    with pytest.raises(CorpusError, match="the corpus has no recordings"):
+        _summary({}).examples()

@@ -1,8 +1,9 @@
-"""Corpora shaped like field recordings, end to end (issue 12).
+"""Corpora shaped like field recordings, end to end (issues 12 and 20).
 
 The field corpus of ``conftest`` (16 kHz, low-level noise around each word, ragged repetitions)
-and its one-gender variant: the fixture's own shape, then the whole book built on the one-gender
-variant (16 kHz, noise, ragged repetitions and one gender at once) with a smoke-sized profile
+and the odd corpus (its male speakers only, at 22.05 and 44.1 kHz, repetitions numbered from 1
+with gaps, a speaker without a "7"): the fixtures' own shape, then the whole book built on the
+odd corpus (every odd shape that ``data verify`` accepts at once) with a smoke-sized profile
 that sets ``preprocess.fit: trim_crop`` (built once per session, a few minutes on 2 cores;
 ``-m "not book"`` leaves it out), and ``fit: error`` stopping at the first recording that does
 not fit.
@@ -22,7 +23,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from corpora import FIELD_RATE, FIELD_REPS, NOISE_LEVEL, NOISE_SECONDS, RAGGED
+from corpora import FIELD_RATE, FIELD_REPS, NOISE_LEVEL, NOISE_SECONDS, ODD, RAGGED
 
 from audiomnist_core.runs import repo_root
 
@@ -69,20 +70,38 @@ def test_field_corpus_has_ragged_repetitions(field_corpus):
         assert reps == list(range(n))
 
 
-def test_the_one_gender_variant_keeps_the_male_speakers(field_corpus, field_corpus_one_gender):
-    from audiomnist_core.data import read_metadata
+def repetitions(root: Path) -> dict[tuple[str, str], list[int]]:
+    """The repetition numbers of each (speaker, digit), in order."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for p in (root / "data").rglob("*.wav"):
+        digit, _, rep = p.stem.split("_")
+        out.setdefault((p.parent.name, digit), []).append(int(rep))
+    return {k: sorted(v) for k, v in out.items()}
 
-    both, male = read_metadata(field_corpus), read_metadata(field_corpus_one_gender)
+
+def test_the_odd_corpus_is_the_male_speakers_at_two_rates_from_repetition_1_with_gaps(field_corpus, odd_corpus):
+    from audiomnist_core.data import read_metadata, verify
+
+    both, male = read_metadata(field_corpus), read_metadata(odd_corpus)
     assert {sp.gender for sp in male.values()} == {"male"} and len(male) == 5
     assert set(male) == {s for s, sp in both.items() if sp.gender == "male"}
-    assert {k: v for k, v in takes(field_corpus).items() if int(k[0]) in male} == takes(field_corpus_one_gender)
+    speakers = sorted(p.name for p in (odd_corpus / "data").iterdir() if p.is_dir())
+    lacking = (speakers[1], "7")  # ODD["missing"]: the second speaker has no "7"
+    expected = {k: v for k, v in takes(field_corpus).items() if int(k[0]) in male and k != lacking}
+    assert takes(odd_corpus) == expected and lacking not in takes(odd_corpus)
+    gapped = [ODD["first_rep"] + t + t // 2 for t in range(FIELD_REPS)]  # 1, 2, 4, 5, 7, 8, 10, 11
+    assert all(reps == gapped[:len(reps)] for reps in repetitions(odd_corpus).values())
+    rates = {sf.info(str(next((odd_corpus / "data" / s).glob("*.wav")))).samplerate for s in speakers}
+    assert rates == set(ODD["rates"])
+    report = verify(odd_corpus, fit="trim_crop", progress=False)
+    assert report.ok and {n.kind for n in report.notes} >= {"repetitions", "sample-rates", "fit"}
 
 
-def test_field_corpus_is_deterministic_for_a_seed(synth_corpus_8reps, field_corpus_one_gender, make_field_corpus, tmp_path):
-    again = make_field_corpus(synth_corpus_8reps, tmp_path / "again", genders=("male",))
-    assert digest(again) == digest(field_corpus_one_gender)
-    other = make_field_corpus(synth_corpus_8reps, tmp_path / "other", genders=("male",), seed=1)
-    assert digest(other) != digest(field_corpus_one_gender)
+def test_field_corpus_is_deterministic_for_a_seed(synth_corpus_8reps, odd_corpus, make_field_corpus, tmp_path):
+    again = make_field_corpus(synth_corpus_8reps, tmp_path / "again", genders=("male",), **ODD)
+    assert digest(again) == digest(odd_corpus)
+    other = make_field_corpus(synth_corpus_8reps, tmp_path / "other", genders=("male",), seed=1, **ODD)
+    assert digest(other) != digest(odd_corpus)
 
 
 # --- the book on it ------------------------------------------------------------------------
@@ -140,22 +159,22 @@ def text(page: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def one_gender_book(field_corpus_one_gender, tmp_path_factory) -> dict:
-    return build(field_corpus_one_gender, tmp_path_factory.mktemp("one-gender-book"))
+def odd_book(odd_corpus, tmp_path_factory) -> dict:
+    return build(odd_corpus, tmp_path_factory.mktemp("odd-book"))
 
 
 @pytest.mark.book
-def test_the_book_builds_on_a_one_gender_corpus_and_says_so_once_per_chapter(one_gender_book):
-    proc = one_gender_book["proc"]
+def test_the_book_builds_on_the_odd_corpus_and_says_once_per_chapter_that_it_has_one_gender(odd_book):
+    proc = odd_book["proc"]
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert set(one_gender_book["pages"]) == set(CHAPTERS)
+    assert set(odd_book["pages"]) == set(CHAPTERS)
     assert f"[{len(CHAPTERS)}/{len(CHAPTERS)}] 06_benchmark: done" in proc.stderr
     assert proc.stderr.count("NOTICE: the gender task is not run on this corpus") == 1
     reason = "the gender task needs at least 4 female and 4 male speakers for 4 balanced groups; the corpus has 0 female and 5 male"
-    for name, page in one_gender_book["pages"].items():
+    for name, page in odd_book["pages"].items():
         assert text(page).count(NOTICE) == 1, name
         assert reason in text(page), name
-    pages = {name: text(page) for name, page in one_gender_book["pages"].items()}
+    pages = {name: text(page) for name, page in odd_book["pages"].items()}
     assert f"gender task not run: {reason}" in pages["book/02_training"]  # Table 1's note under its rows
     assert pages["book/02_training"].count("gender 0 not run") == 2  # Table 1's rows of both models
     assert "Figure 1: AlexNet" not in pages["book/03_relevance"]  # the gender sections are left out
@@ -164,6 +183,17 @@ def test_the_book_builds_on_a_one_gender_corpus_and_says_so_once_per_chapter(one
     assert "Frequency scaling (Section 3.3.1)" not in pages["book/04_manipulations"]
     assert "Zeroing samples (Section 3.3.2, Fig. 3)" in pages["book/04_manipulations"]
     assert "gender task" in pages["book/01_dataset"] and "digits task" in pages["book/01_dataset"]
+
+
+@pytest.mark.book
+def test_the_dataset_chapter_shows_the_first_repetition_each_speaker_has(odd_book):
+    assert odd_book["proc"].returncode == 0, odd_book["proc"].stderr[-3000:]
+    page = text(odd_book["pages"]["book/01_dataset"])
+    # 01 has all ten digits, numbered from 1 (the glued values stand between tags: spaces around them)
+    assert "each digit as speaker 01 (male) first says it in the corpus ( repetition 1 )" in page
+    assert "22050 Hz" in page and "44100 Hz" in page
+    for where in [odd_book["proc"].stderr, *odd_book["pages"].values()]:
+        assert "speaker None" not in where and "Traceback" not in where
 
 
 @pytest.mark.book

@@ -217,19 +217,22 @@ class CorpusSummary:
             for s in self.speakers.values()
         ]
 
-    def examples(self, speaker: int | None = None, rep: int = 0) -> list[Recording]:
-        """One recording of each digit 0..9 at repetition ``rep``, all by one speaker:
-        ``speaker``, or the lowest id that has the ten."""
-        by_speaker: dict[int, dict[int, Recording]] = {}
-        for r in self.recordings:
-            if r.rep == rep:
-                by_speaker.setdefault(r.speaker, {})[r.digit] = r
-        complete = [s for s, digits in sorted(by_speaker.items()) if len(digits) == 10]
-        if speaker is None and complete:
-            speaker = complete[0]
-        if speaker not in complete:
-            raise CorpusError(f"speaker {speaker}: has not all ten digits at repetition {rep}")
-        return [by_speaker[speaker][d] for d in range(10)]
+    def examples(self, speaker: int | None = None) -> list[Recording]:
+        """The first repetition (the lowest number) that one speaker has of each digit, in
+        digit order: of ``speaker``, or of the lowest id among the speakers with the most
+        digits (all ten where any speaker has them). Repetitions may start anywhere and have
+        gaps; a speaker without some digit has fewer examples. :class:`CorpusError` for a
+        corpus without recordings or a ``speaker`` without any."""
+        first: dict[int, dict[int, Recording]] = {}
+        for r in self.recordings:  # ordered by (speaker, digit, rep): the first seen is the first repetition
+            first.setdefault(r.speaker, {}).setdefault(r.digit, r)
+        if not first:
+            raise CorpusError("the corpus has no recordings in its layout (data/NN/{digit}_{NN}_{rep}.wav)")
+        if speaker is None:
+            speaker = max(sorted(first), key=lambda s: len(first[s]))  # max keeps the first, lowest id, of a tie
+        if speaker not in first:
+            raise CorpusError(f"speaker {speaker:02d}: has no recordings in the corpus; it has speakers {sorted(first)}")
+        return [first[speaker][d] for d in sorted(first[speaker])]
 
 
 def corpus_summary(root: str | Path, *, workers: int = 8) -> CorpusSummary:

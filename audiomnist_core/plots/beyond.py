@@ -5,7 +5,6 @@ here but means and ranges over folds.
 """
 from __future__ import annotations
 
-import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -15,6 +14,7 @@ from matplotlib.patches import Rectangle
 
 from ..explain import SAMPLE_RATE as RATE
 from ..preprocess import FIRST_FRAME, FREQ_BINS, HOP, N_FFT, TIME_FRAMES
+from .layout import WIDTH_IN, caption as set_caption, grid, subplots, wrap
 from .manipulations import LINTHRESH
 from .relevance import CMAP
 
@@ -33,9 +33,9 @@ def band_share_figure(band_shares: dict, bands_hz: Sequence[float], caption: str
     """A panel per task of ``band_shares`` (the ``"band_shares"`` part of
     :func:`beyond_profile`; skipped tasks have none): the share (%) of positive relevance per
     frequency band, a bar per model (mean over folds; the whiskers span the folds' minimum to
-    maximum where there are several)."""
+    maximum where there are several), one legend below the panels."""
     tasks = [t for t, e in band_shares.items() if "skipped" not in e]
-    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(5.6 * max(len(tasks), 1), 3.8), squeeze=False, sharey=True)
+    fig, axes = subplots(1, max(len(tasks), 1), figsize=(WIDTH_IN if len(tasks) > 1 else 4.5, 4.0), squeeze=False, sharey=True)
     labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(bands_hz[:-1], bands_hz[1:])]
     x = np.arange(len(labels))
     for ax, task in zip(axes[0], tasks):
@@ -50,16 +50,14 @@ def band_share_figure(band_shares: dict, bands_hz: Sequence[float], caption: str
             if per_band.shape[1] > 1:
                 ax.errorbar(pos, mean, yerr=[mean - np.nanmin(per_band, 1), np.nanmax(per_band, 1) - mean],
                             fmt="none", ecolor="black", capsize=2, linewidth=1)
-        ax.set_xticks(x, labels)
+        ax.set_xticks(x, labels, rotation=30, fontsize=8)
         ax.set_xlabel("frequency band (Hz)")
         ax.set_title(f"{task} task ({len(band_shares[task]['folds'])} fold(s))", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("share of positive relevance (%)")
     if tasks:
-        axes[0][0].legend(fontsize=8, loc="upper left")
-    if caption:
-        fig.suptitle(textwrap.fill(caption, 110), fontsize=10)
-    fig.tight_layout()
+        fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=2 if len(tasks) > 1 else 1, fontsize=8)
+    set_caption(fig, caption)
     return fig
 
 
@@ -82,7 +80,7 @@ def _overlay(ax, spectrogram_db: np.ndarray, relevance: np.ndarray, extent, titl
     rgba = mapping.to_rgba(rel)
     rgba[..., 3] = np.sqrt(np.abs(rel))  # near-zero relevance lets the spectrogram through
     ax.imshow(rgba, origin="lower", aspect="auto", extent=extent, interpolation="nearest")
-    ax.set_title(textwrap.fill(title, 60), fontsize=8)
+    ax.set_title(wrap(title, WIDTH_IN / 2 - 0.3, 8), fontsize=8)
     return mapping
 
 
@@ -93,7 +91,7 @@ def time_frequency_grid(tf: dict, caption: str = ""):
     axes in seconds and Hz, each panel scaled to its own largest absolute relevance (red
     positive, blue negative). ``tf`` is :func:`time_frequency_data`."""
     n = len(tf["titles"])
-    fig, axes = plt.subplots(n, 2, figsize=(10.5, 3.1 * n), sharex=True, sharey=True, squeeze=False)
+    fig, axes = subplots(n, 2, figsize=(WIDTH_IN, 2.5 * n + 1.4), sharex=True, sharey=True, squeeze=False)
     crop = _extent(FIRST_FRAME, TIME_FRAMES, FREQ_BINS)
     bins, frames = np.asarray(tf["audionet"]).shape[-2:]
     full = _extent(0, frames, bins)
@@ -111,9 +109,8 @@ def time_frequency_grid(tf: dict, caption: str = ""):
         ax.set_ylim(full[2], full[3])
     for ax in axes[-1]:
         ax.set_xlabel("time (s)")
-    fig.colorbar(mapping, ax=axes, shrink=0.5, label="relevance / max |relevance| of the panel")
-    if caption:
-        fig.suptitle(textwrap.fill(caption, 100), fontsize=10)
+    fig.colorbar(mapping, ax=axes, shrink=0.5, aspect=40, location="bottom", label="relevance / max |relevance| of the panel")
+    set_caption(fig, caption)
     return fig
 
 
@@ -134,21 +131,22 @@ def removal_axes(ax, entry: dict, title: str = "") -> None:
     ax.set_ylim(-2, 102)
     ax.set_xlabel("fraction of the real-DFT bins removed")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
 
 
 def removal_figure(removal: dict, keys: Sequence[str], caption: str = ""):
     """A panel per ``"audionet/<task>"`` key of ``removal`` (the ``"frequency_removal"`` part
-    of :func:`beyond_profile`); keys that are absent or skipped have none."""
+    of :func:`beyond_profile`), two a row; keys that are absent or skipped have none."""
     keys = [k for k in keys if k in removal and "skipped" not in removal[k]]
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 3.8), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    rows, cols = grid(len(keys))
+    fig, axes = subplots(rows, cols, figsize=(WIDTH_IN if cols > 1 else 4.2, 0.6 + 3.3 * rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys):
         entry = removal[key]
         removal_axes(ax, entry, f"AudioNet, {key.split('/')[1]} ({len(entry['folds'])} fold(s))")
     if keys:
         axes[0][0].legend(fontsize=8, loc="lower left")
-    if caption:
-        fig.suptitle(textwrap.fill(caption, 110), fontsize=10)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
@@ -17,6 +16,7 @@ from ..explain import SAMPLE_RATE as RATE
 from ..explain import spectrogram_frequencies, spectrogram_times
 from ..preprocess import HOP, TOP_DB
 from ..splits import Fold
+from .layout import WIDTH_IN, caption as set_caption, figure, subplots, wrap
 
 GENDER_COLOURS = {"female": "tab:orange", "male": "tab:blue"}
 ROLES = ("train", "validation", "test")
@@ -28,12 +28,17 @@ def speakers_figure(genders: dict[str, int], ages: dict[str, Sequence[int]], acc
     """Speakers by gender, their ages (stacked by gender) and their accents.
 
     ``genders`` and ``accents`` map a value to its number of speakers (most frequent first);
-    ``ages`` holds the known ages per gender.
+    ``ages`` holds the known ages per gender. Gender and age on top, the accents below.
     """
-    fig, (ax_g, ax_a, ax_c) = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 2, 2.4]})
+    shown = dict(list(accents.items())[:MAX_ACCENTS])
+    fig = figure(figsize=(WIDTH_IN, 3.4 + 0.2 * (len(shown) + (len(accents) > MAX_ACCENTS))))
+    axes = fig.subplot_mosaic([["gender", "age"], ["accent", "accent"]], width_ratios=[1, 2.4],
+                              height_ratios=[2.6, 0.6 + 0.2 * (len(shown) + 1)])
+    ax_g, ax_a, ax_c = axes["gender"], axes["age"], axes["accent"]
     names = list(genders)
     bars = ax_g.bar(names, [genders[g] for g in names], color=[GENDER_COLOURS.get(g, "gray") for g in names])
     ax_g.bar_label(bars)
+    ax_g.set_ylim(0, 1.15 * max(genders.values(), default=1))  # room for the counts above the bars
     ax_g.set_ylabel("speakers")
     ax_g.set_title("gender")
 
@@ -47,7 +52,6 @@ def speakers_figure(genders: dict[str, int], ages: dict[str, Sequence[int]], acc
     ax_a.set_ylabel("speakers")
     ax_a.set_title(f"age ({everyone.size} of {sum(genders.values())} known)")
 
-    shown = dict(list(accents.items())[:MAX_ACCENTS])
     rest = sum(accents.values()) - sum(shown.values())
     if rest:
         shown[f"{len(accents) - MAX_ACCENTS} others"] = rest
@@ -56,9 +60,7 @@ def speakers_figure(genders: dict[str, int], ages: dict[str, Sequence[int]], acc
     ax_c.tick_params(axis="y", labelsize=8)
     ax_c.set_xlabel("speakers")
     ax_c.set_title("accent")
-    if caption:
-        fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
@@ -67,7 +69,7 @@ def durations_figure(seconds: np.ndarray, digits: np.ndarray, limit_s: float = 1
     longest the networks accept (``limit_s``: 8000 samples at 8 kHz) as a dashed line."""
     seconds = np.asarray(seconds, dtype=float)
     digits = np.asarray(digits)
-    fig, (ax_h, ax_d) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
+    fig, (ax_h, ax_d) = subplots(1, 2, figsize=(WIDTH_IN, 3.4), gridspec_kw={"width_ratios": [1.2, 1]})
     top = max(limit_s, float(seconds.max(initial=0.0))) * 1.05
     ax_h.hist(seconds, bins=np.arange(0, top + 0.025, 0.025), color="tab:gray")
     ax_h.axvline(limit_s, color="black", linestyle="--", linewidth=1, label=f"input length ({limit_s:g} s)")
@@ -82,9 +84,7 @@ def durations_figure(seconds: np.ndarray, digits: np.ndarray, limit_s: float = 1
     ax_d.set_xlabel("digit")
     ax_d.set_ylabel("duration (s)")
     ax_d.set_title("per digit")
-    if caption:
-        fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
@@ -102,7 +102,7 @@ def fit_figure(before_s: np.ndarray, after_s: np.ndarray, cropped: np.ndarray, l
     before_s, after_s = np.asarray(before_s, dtype=float), np.asarray(after_s, dtype=float)
     cropped = np.asarray(cropped, dtype=bool)
     kinds = {"kept whole": after_s >= before_s, "trimmed, not cropped": (after_s < before_s) & ~cropped, "cropped": cropped}
-    fig, (ax_h, ax_s) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.2, 1]})
+    fig, (ax_h, ax_s) = subplots(1, 2, figsize=(WIDTH_IN, 3.8), gridspec_kw={"width_ratios": [1.2, 1]})
     top = max(limit_s, float(before_s.max(initial=0.0))) * 1.05
     bins = np.arange(0, top + 0.025, 0.025)
     ax_h.hist(before_s, bins=bins, color="tab:gray", alpha=0.5, label="before fitting")
@@ -122,9 +122,7 @@ def fit_figure(before_s: np.ndarray, after_s: np.ndarray, cropped: np.ndarray, l
     ax_s.set_ylabel("after (s)")
     ax_s.set_title("each recording")
     ax_s.legend(fontsize=8, loc="upper left")
-    if caption:
-        fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
@@ -152,11 +150,12 @@ def spectrogram_axes(ax, db: np.ndarray, title: str = ""):
 
 def digit_examples(waves: np.ndarray, spectrograms: np.ndarray, titles: Sequence[str], columns: int = 5, caption: str = ""):
     """Each example as the networks receive it: the padded 8 kHz waveform (AudioNet) above its
-    dB spectrogram (AlexNet). ``waves`` ``(n, 8000)``, ``spectrograms`` ``(n, 227, 227)``."""
+    dB spectrogram (AlexNet), ``columns`` a row, the waveforms of a row on one amplitude scale.
+    ``waves`` ``(n, 8000)``, ``spectrograms`` ``(n, 227, 227)``."""
     n = len(titles)
     blocks = -(-n // columns)
-    fig, axes = plt.subplots(2 * blocks, columns, figsize=(3.1 * columns, 4.6 * blocks), squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 1.6] * blocks}, layout="constrained")
+    fig, axes = subplots(2 * blocks, columns, figsize=(WIDTH_IN, 2.6 * blocks + 1.2), squeeze=False, sharey="row",
+                         gridspec_kw={"height_ratios": [1, 1.6] * blocks})
     image = None
     for i in range(blocks * columns):
         ax_w, ax_s = axes[2 * (i // columns), i % columns], axes[2 * (i // columns) + 1, i % columns]
@@ -164,43 +163,59 @@ def digit_examples(waves: np.ndarray, spectrograms: np.ndarray, titles: Sequence
             ax_w.set_visible(False)
             ax_s.set_visible(False)
             continue
-        waveform_axes(ax_w, waves[i], titles[i])
+        waveform_axes(ax_w, waves[i], wrap(titles[i], WIDTH_IN / columns - 0.1, 9))
         image = spectrogram_axes(ax_s, spectrograms[i])
         ax_s.set_xlim(ax_w.get_xlim())  # the padded second, aligned with the waveform above
         if i % columns:
             ax_w.set_ylabel("")
             ax_s.set_ylabel("")
     if image is not None:
-        fig.colorbar(image, ax=axes.ravel().tolist(), label="dB (re. maximum)", shrink=0.6, aspect=30)
-    if caption:
-        fig.suptitle(caption, fontsize=9)
+        fig.colorbar(image, ax=axes.ravel().tolist(), label="dB (re. maximum)", shrink=0.5, aspect=40, location="bottom")
+    set_caption(fig, caption)
     return fig
+
+
+MAX_SPEAKERS_A_ROW = 40  # speaker ids a row of the folds figure has room for at 8 pt
 
 
 def folds_figure(folds: Sequence[Fold], genders: dict[int, str], title: str = "", caption: str = ""):
     """Which speaker each fold trains, validates and tests on: a fold x speaker grid coloured
-    by role, female speakers' ids in orange; speakers a task leaves out are not shown."""
+    by role, female speakers' ids in orange; speakers a task leaves out are not shown. More than
+    :data:`MAX_SPEAKERS_A_ROW` speakers are split over rows of equal size."""
     used = sorted({s for f in folds for s in (*f.train, *f.validation, *f.test)})
-    column = {s: j for j, s in enumerate(used)}
-    grid = np.full((len(folds), len(used)), np.nan)
-    for k, f in enumerate(folds):
-        for role, speakers in enumerate((f.train, f.validation, f.test)):
-            grid[k, [column[s] for s in speakers]] = role
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(used) + 1.5), 0.45 * len(folds) + 1.6))
-    ax.imshow(grid, cmap=ListedColormap(ROLE_COLOURS), vmin=-0.5, vmax=2.5, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(used)), [f"{s:02d}" for s in used], rotation=90, fontsize=7)
-    for label, s in zip(ax.get_xticklabels(), used):
-        label.set_color(GENDER_COLOURS.get(genders.get(s, ""), "black"))
-    ax.set_yticks(range(len(folds)), [f"fold {k}" for k in range(len(folds))])
-    ax.set_xlabel("speaker (female ids in orange)")
-    for role, colour in zip(ROLES, ROLE_COLOURS):
-        ax.plot([], [], "s", color=colour, markersize=9, label=role)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_title(title, fontsize=10)
-    if caption:
-        fig.suptitle(caption, fontsize=9, y=0.02, va="bottom")
-    fig.tight_layout(rect=(0, 0.06 if caption else 0, 1, 1))
+    rows = max(1, -(-len(used) // MAX_SPEAKERS_A_ROW))
+    per_row = -(-len(used) // rows) if used else 0
+    fig, axes = subplots(rows, 1, figsize=(WIDTH_IN, rows * (0.3 * len(folds) + 0.8) + 0.9), squeeze=False)
+    for row, ax in enumerate(axes[:, 0]):
+        shown = used[row * per_row:(row + 1) * per_row]
+        column = {s: j for j, s in enumerate(shown)}
+        grid = np.full((len(folds), per_row), np.nan)
+        for k, f in enumerate(folds):
+            for role, speakers in enumerate((f.train, f.validation, f.test)):
+                grid[k, [column[s] for s in speakers if s in column]] = role
+        ax.imshow(grid, cmap=ListedColormap(ROLE_COLOURS), vmin=-0.5, vmax=2.5, aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(len(shown)), [f"{s:02d}" for s in shown], rotation=90, fontsize=8)
+        for label, s in zip(ax.get_xticklabels(), shown):
+            label.set_color(GENDER_COLOURS.get(genders.get(s, ""), "black"))
+        ax.set_yticks(range(len(folds)), [f"fold {k}" for k in range(len(folds))], fontsize=8)
+        ax.set_xlim(-0.5, per_row - 0.5)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[-1, 0].set_xlabel("speaker (female ids in orange)")
+    axes[0, 0].set_title(title, fontsize=10)
+    handles = [axes[0, 0].plot([], [], "s", color=colour, markersize=9, label=role)[0] for role, colour in zip(ROLES, ROLE_COLOURS)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(ROLES), fontsize=8, frameon=False)
+    set_caption(fig, caption)
     return fig
+
+
+def repetitions_text(reps: Sequence[int]) -> str:
+    """Which repetitions the examples of a speaker are, for a caption: ``"repetition 1"``
+    when all are the same, else ``"repetitions 1 to 4 (in the titles)"``."""
+    shown = sorted(set(int(r) for r in reps))
+    if len(shown) == 1:
+        return f"repetition {shown[0]}"
+    return f"repetitions {shown[0]} to {shown[-1]} (in the titles)"
 
 
 def folds_markdown(folds: Sequence[Fold], genders: dict[int, str]) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
+
+from .layout import WIDTH_IN, caption as set_caption, grid, subplots, wrap
 
 STYLE = {  # strategy -> (colour, marker, legend text)
     "random": ("tab:gray", "o", "random"),
@@ -47,25 +48,26 @@ def zeroing_axes(ax, entry: dict, title: str = "", paper_at_1pct: dict | None = 
     spectrogram = entry.get("feature", "").startswith("spectrogram")
     ax.set_xlabel("fraction of above-floor bins set to -80 dB" if spectrogram else "fraction of non-zero samples set to zero")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
 
 
 def figure3(zeroing: dict[str, dict], keys: Sequence[str], caption: str = "", paper: dict | None = None):
     """Fig. 3: a panel per ``"model/task"`` key of ``zeroing`` (the ``"zeroing"`` part of
-    :func:`perturb_profile`), side by side; keys that are absent or skipped have none.
+    :func:`perturb_profile`), two a row; keys that are absent or skipped have none.
     ``paper`` maps keys to the paper's values at 1 %."""
     keys = [k for k in keys if k in zeroing and "skipped" not in zeroing[k]]
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 3.8), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    rows, cols = grid(len(keys))
+    fig, axes = subplots(rows, cols, figsize=(WIDTH_IN if cols > 1 else 4.2, 0.6 + 3.3 * rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys):
         entry = zeroing[key]
         folds = len(entry.get("folds", [None]))
         note = "" if entry.get("in_paper", True) else " (not in the paper)"
         zeroing_axes(ax, entry, f"{key}{note}, {folds} fold{'s' if folds != 1 else ''}", (paper or {}).get(key))
     axes[0][0].legend(fontsize=8, loc="lower left")
-    if caption:
-        fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
@@ -75,7 +77,7 @@ def frequency_scaling_figure(result: dict, caption: str = ""):
     acc = np.asarray(result["accuracy"], dtype=float)
     plain = np.asarray(result["unperturbed"], dtype=float)
     folds = result.get("folds", list(range(len(acc))))
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, ax = subplots(figsize=(5.5, 3.6))
     pos = np.arange(len(acc))
     ax.bar(pos - 0.2, plain, width=0.4, color="tab:gray", label="unmodified")
     ax.bar(pos + 0.2, acc, width=0.4, color="tab:purple", label="frequency-scaled")
@@ -88,8 +90,7 @@ def frequency_scaling_figure(result: dict, caption: str = ""):
     ax.set_ylabel("gender accuracy (%)")
     ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
     if caption:
-        ax.set_title(caption, fontsize=9)
-    fig.tight_layout()
+        ax.set_title(wrap(caption, fig.get_figwidth() - 0.8), fontsize=9)
     return fig
 
 
@@ -101,17 +102,16 @@ def scaled_spectrograms(originals: np.ndarray, scaled: np.ndarray, titles: Seque
     """
     originals, scaled = np.asarray(originals), np.asarray(scaled)
     n = originals.shape[0]
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.2), squeeze=False, sharex=True, sharey=True)
+    fig, axes = subplots(2, n, figsize=(WIDTH_IN if n > 2 else 1.8 + 2.4 * n, 5.4), squeeze=False, sharex=True, sharey=True)
     top = originals.shape[1] * rate / 455
     extent = (0, 1.0, 0, top)
     for j in range(n):
         for i, (spec, what) in enumerate(((originals[j], "original"), (scaled[j], "scaled"))):
             im = axes[i][j].imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=-80, vmax=0)
-            axes[i][j].set_title(f"{titles[j]}: {what}", fontsize=9)
+            axes[i][j].set_title(wrap(f"{titles[j]}: {what}", WIDTH_IN / max(n, 2) - 0.2, 8), fontsize=8)
         axes[1][j].set_xlabel("time (s)")
     for i in range(2):
         axes[i][0].set_ylabel("frequency (Hz)")
-    fig.colorbar(im, ax=axes, label="dB", shrink=0.8)
-    if caption:
-        fig.suptitle(caption, fontsize=9)
+    fig.colorbar(im, ax=axes, label="dB", shrink=0.5, aspect=40, location="bottom")
+    set_caption(fig, caption)
     return fig

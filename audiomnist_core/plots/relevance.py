@@ -8,16 +8,17 @@ relevance differ in scale), so the colour bar runs from -1 to 1 of that.
 """
 from __future__ import annotations
 
-import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 
 from ..explain import SAMPLE_RATE as RATE
 from ..explain import spectrogram_frequencies, spectrogram_times
 from ..preprocess import HOP
+from .layout import WIDTH_IN, caption as set_caption, subplots, wrap
 
 CMAP = "bwr"
 FREQS_HZ = spectrogram_frequencies()  # row k of the spectrogram
@@ -36,7 +37,7 @@ def _squeeze2d(x) -> np.ndarray:
     return x.reshape(x.shape[-2], x.shape[-1])
 
 
-def overlay(ax, spectrogram_db, relevance, title: str = "", wrap: int = 48):
+def overlay(ax, spectrogram_db, relevance, title: str = "", width_in: float = WIDTH_IN / 2 - 0.4):
     """One spectrogram ``(227, 227)`` in grey (dB) with its relevance on top: red positive,
     blue negative, the more opaque the larger ``|relevance|``. Axes in seconds and Hz.
     Returns the relevance's colour mapping (for a colour bar)."""
@@ -50,7 +51,7 @@ def overlay(ax, spectrogram_db, relevance, title: str = "", wrap: int = 48):
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
-        ax.set_title(textwrap.fill(title, wrap), fontsize=8)
+        ax.set_title(wrap(title, width_in, 8), fontsize=8)
     return mapping
 
 
@@ -60,7 +61,7 @@ def figure1(spectrograms, relevances, titles: Sequence[str], caption: str = ""):
     "one" of the same speaker under the digit model, (c) the input of (a) and (d) a male
     "zero" under the gender model. Laid out as the paper's: gender on the top row, digits on
     the bottom, (c) above (a)."""
-    fig, axes = plt.subplots(2, 2, figsize=(9.5, 7.5), sharex=True, sharey=True)
+    fig, axes = subplots(2, 2, figsize=(WIDTH_IN, 6.4), sharex=True, sharey=True)
     places = {0: axes[1, 0], 1: axes[1, 1], 2: axes[0, 0], 3: axes[0, 1]}
     mapping = None
     for i, ax in places.items():
@@ -69,9 +70,8 @@ def figure1(spectrograms, relevances, titles: Sequence[str], caption: str = ""):
         ax.set_xlabel("")
     for ax in axes[:, 1]:
         ax.set_ylabel("")
-    fig.colorbar(mapping, ax=axes, shrink=0.6, label="relevance / max |relevance| of the panel")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
+    fig.colorbar(mapping, ax=axes, shrink=0.5, aspect=40, location="bottom", label="relevance / max |relevance| of the panel")
+    set_caption(fig, caption)
     return fig
 
 
@@ -89,7 +89,7 @@ def figure2(wave, relevance, offset: int, length: int, window: tuple[float, floa
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     r = _unit(np.asarray(relevance, dtype=np.float64).reshape(-1))
     t = np.arange(x.size) / RATE
-    fig, (ax_a, ax_b, ax_c) = plt.subplots(3, 1, figsize=(9.5, 8.0), gridspec_kw={"height_ratios": [1, 1, 1.3]})
+    fig, (ax_a, ax_b, ax_c) = subplots(3, 1, figsize=(WIDTH_IN, 7.4), gridspec_kw={"height_ratios": [1, 1, 1.3]})
     for ax in (ax_a, ax_b):
         _shade_padding(ax, offset, length, x.size)
         ax.axvspan(*window, facecolor="none", edgecolor="black", linestyle="--", lw=1)
@@ -113,41 +113,40 @@ def figure2(wave, relevance, offset: int, length: int, window: tuple[float, floa
     for ax in (ax_a, ax_b, ax_c):
         ax.set_xlabel("time (s)")
     fig.colorbar(dots, ax=ax_c, label="relevance / max |relevance|\nin the window")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
 def spectrogram_examples(spectrograms, relevances, titles: Sequence[str], columns: int = 5, caption: str = ""):
-    """More examples: spectrograms ``(K, 227, 227)`` with relevance, one panel each."""
+    """More examples: spectrograms ``(K, 227, 227)`` with relevance, one panel each, ``columns``
+    a row."""
     k = len(titles)
     rows = int(np.ceil(k / columns))
-    fig, axes = plt.subplots(rows, min(columns, k), figsize=(2.6 * min(columns, k), 2.8 * rows + 0.6),
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = subplots(rows, min(columns, k), figsize=(WIDTH_IN, 2.3 * rows + 1.3), sharex=True, sharey=True, squeeze=False)
     mapping = None
     for i, ax in enumerate(axes.flat):
         if i >= k:
             ax.set_visible(False)
             continue
-        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i], wrap=30)
+        mapping = overlay(ax, spectrograms[i], relevances[i], titles[i], width_in=WIDTH_IN / min(columns, k) - 0.1)
         if i % columns:
             ax.set_ylabel("")
         if i < k - columns:
             ax.set_xlabel("")
-    fig.colorbar(mapping, ax=axes, shrink=0.8, label="relevance / max |relevance|")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
+    axes[0, 0].xaxis.set_major_locator(MaxNLocator(3))  # shared: room for the tick labels of narrow panels
+    fig.colorbar(mapping, ax=axes, shrink=0.5, aspect=40, location="bottom", label="relevance / max |relevance|")
+    set_caption(fig, caption)
     return fig
 
 
 def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, lengths=None, columns: int = 5,
                       caption: str = ""):
     """More examples: waveforms ``(K, 8000)`` above their relevance per sample, ``columns``
-    examples per row; the zero padding (outside ``[offsets, offsets + lengths)``) shaded."""
+    examples per row (the waveforms of a row on one scale); the zero padding (outside
+    ``[offsets, offsets + lengths)``) shaded."""
     k = len(titles)
     cols, rows = min(columns, k), int(np.ceil(k / columns))
-    fig, axes = plt.subplots(2 * rows, cols, figsize=(3.2 * cols, 4.4 * rows), sharex=True, squeeze=False)
+    fig, axes = subplots(2 * rows, cols, figsize=(WIDTH_IN, 3.3 * rows + 0.4), sharex=True, sharey="row", squeeze=False)
     for i in range(rows * cols):
         top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
         if i >= k:
@@ -161,7 +160,7 @@ def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, le
             for ax in (top, bottom):
                 _shade_padding(ax, int(offsets[i]), int(lengths[i]), x.size)
         top.plot(t, x, color="black", lw=0.4)
-        top.set_title(textwrap.fill(titles[i], 36), fontsize=8)
+        top.set_title(wrap(titles[i], WIDTH_IN / cols - 0.1, 8), fontsize=8)
         bottom.fill_between(t, 0, r, where=r > 0, color="red", step="mid")
         bottom.fill_between(t, 0, r, where=r < 0, color="blue", step="mid")
         bottom.set_xlabel("time (s)")
@@ -169,9 +168,7 @@ def waveform_examples(waves, relevances, titles: Sequence[str], offsets=None, le
         if i % cols == 0:
             top.set_ylabel("input (a.u.)")
             bottom.set_ylabel("relevance / max")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
 
 
@@ -181,7 +178,7 @@ def band_share_bars(shares: dict[str, np.ndarray], bands_hz: Sequence[float], ca
     labels = [f"{bands_hz[i]:g}-{bands_hz[i + 1]:g} Hz" for i in range(len(bands_hz) - 1)]
     x = np.arange(len(labels))
     width = 0.8 / max(len(shares), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 1.5), 3.4))
+    fig, ax = subplots(figsize=(min(WIDTH_IN, max(5.0, 1.1 * len(labels) + 1.5)), 3.6))
     for j, (name, s) in enumerate(shares.items()):
         s = np.asarray(s, dtype=np.float64)
         ax.bar(x + (j - (len(shares) - 1) / 2) * width, np.nanmean(s, 0) * 100, width,
@@ -191,6 +188,5 @@ def band_share_bars(shares: dict[str, np.ndarray], bands_hz: Sequence[float], ca
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     if caption:
-        ax.set_title(caption, fontsize=9)
-    fig.tight_layout()
+        ax.set_title(wrap(caption, fig.get_figwidth() - 0.8), fontsize=9)
     return fig

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+
+from .layout import WIDTH_IN, caption as set_caption, grid, subplots, wrap
 
 TASKS = ("digits", "gender")
 CHANCE = {"digits": 10.0, "gender": 50.0}  # percent, balanced classes
@@ -20,22 +22,23 @@ def training_curves(curves: dict[tuple[str, str, int], list[dict]], caption: str
     ``curves`` maps ``(model, task, fold)`` to its metrics records (``iteration``,
     ``train_loss``, ``train_accuracy``, ``val_accuracy``; accuracies in %). Top row: training
     loss (log scale); bottom row: validation accuracy (solid) and training accuracy since the
-    previous record (dotted), with chance dashed.
+    previous record (dotted), with chance dashed; a line per model and fold, coloured by model,
+    and one legend for all below.
     """
     tasks = [t for t in TASKS if any(k[1] == t for k in curves)] or list(TASKS)
-    fig, axes = plt.subplots(2, len(tasks), figsize=(5.5 * len(tasks), 6.5), squeeze=False, sharex="col")
+    fig, axes = subplots(2, len(tasks), figsize=(WIDTH_IN, 6.6), squeeze=False, sharex="col")
+    models = sorted({m for m, _, _ in curves})
     for col, task in enumerate(tasks):
         loss_ax, acc_ax = axes[0, col], axes[1, col]
         for (model, t, fold), records in sorted(curves.items()):
             if t != task or not records:
                 continue
             it = [r["iteration"] for r in records]
-            label = f"{model}, fold {fold}"
             colour = COLOURS.get(model)
-            loss_ax.plot(it, [r["train_loss"] for r in records], color=colour, marker=".", label=label)
-            acc_ax.plot(it, [r["val_accuracy"] for r in records], color=colour, marker=".", label=f"{label}, validation")
-            acc_ax.plot(it, [r["train_accuracy"] for r in records], color=colour, linestyle=":", label=f"{label}, training")
-        acc_ax.axhline(CHANCE[task], color="black", linestyle="--", linewidth=1, label="chance")
+            loss_ax.plot(it, [r["train_loss"] for r in records], color=colour, marker=".")
+            acc_ax.plot(it, [r["val_accuracy"] for r in records], color=colour, marker=".")
+            acc_ax.plot(it, [r["train_accuracy"] for r in records], color=colour, linestyle=":")
+        acc_ax.axhline(CHANCE[task], color="black", linestyle="--", linewidth=1)
         loss_ax.set_yscale("log")
         loss_ax.set_title(f"{task} task")
         loss_ax.set_ylabel("training loss (cross-entropy)")
@@ -44,10 +47,12 @@ def training_curves(curves: dict[tuple[str, str, int], list[dict]], caption: str
         acc_ax.set_ylim(-2, 102)
         for ax in (loss_ax, acc_ax):
             ax.grid(alpha=0.3)
-        acc_ax.legend(fontsize=7, loc="lower right")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
-    fig.tight_layout()
+    handles = [Line2D([], [], color=COLOURS.get(m), marker=".", label=f"{m} (a line per fold)") for m in models]
+    handles += [Line2D([], [], color="gray", marker=".", label="validation accuracy"),
+                Line2D([], [], color="gray", linestyle=":", label="training accuracy"),
+                Line2D([], [], color="black", linestyle="--", linewidth=1, label="chance")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    set_caption(fig, caption)
     return fig
 
 
@@ -57,7 +62,7 @@ def table1_bars(rows: Sequence[dict], caption: str = ""):
     (``mean`` None) has the paper's bar only and "not run" in place of ours."""
     pairs = [(r["model"], r["task"]) for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(rows) + 1), 3.8))
+    fig, ax = subplots(figsize=(min(WIDTH_IN, max(4.0, 1.4 * len(rows) + 1.4)), 3.8))
     ours = [np.nan if r["mean"] is None else r["mean"] for r in rows]
     paper = [r["paper_mean"] for r in rows]
     ax.bar(x - 0.2, ours, 0.4, yerr=[0.0 if r["std"] is None else r["std"] for r in rows], capsize=3,
@@ -76,8 +81,7 @@ def table1_bars(rows: Sequence[dict], caption: str = ""):
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(axis="y", alpha=0.3)
     if caption:
-        ax.set_title(caption, fontsize=9)
-    fig.tight_layout()
+        ax.set_title(wrap(caption, fig.get_figwidth() - 0.8), fontsize=9)
     return fig
 
 
@@ -89,7 +93,7 @@ def confusion_axes(ax, matrix, classes: Sequence[str], title: str = "") -> None:
     ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
-            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7 if m.shape[0] > 5 else 10,
+            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=8 if m.shape[0] > 5 else 10,
                     color="white" if share[i, j] > 60 else "black")
     ax.set_xticks(range(len(classes)), classes, fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
@@ -100,19 +104,20 @@ def confusion_axes(ax, matrix, classes: Sequence[str], title: str = "") -> None:
 
 def confusion_matrices(results: Sequence[dict], caption: str = ""):
     """A confusion matrix per model x task, summed over the folds in ``results`` (the
-    ``result.json`` records of :func:`audiomnist_core.steps.results`)."""
+    ``result.json`` records of :func:`audiomnist_core.steps.results`); two a row."""
     summed: dict[tuple[str, str], list] = {}
     for r in results:
         key = (r["model"], r["task"])
         m = np.asarray(r["confusion"])
         summed[key] = [summed[key][0] + m, r["classes"], summed[key][2] + 1] if key in summed else [m, r["classes"], 1]
     keys = sorted(summed, key=lambda k: (TASKS.index(k[1]), k[0]))
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.6 * max(len(keys), 1), 3.6), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    rows, cols = grid(len(keys))
+    fig, axes = subplots(rows, cols, figsize=(WIDTH_IN if cols > 1 else 3.8, 0.5 + 3.5 * rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys):
         matrix, classes, folds = summed[key]
         accuracy = 100.0 * np.trace(matrix) / max(matrix.sum(), 1)
         confusion_axes(ax, matrix, classes, f"{key[0]}, {key[1]}: {accuracy:.1f} % ({folds} fold{'s' if folds != 1 else ''})")
-    if caption:
-        fig.suptitle(caption, fontsize=10)
-    fig.tight_layout()
+    set_caption(fig, caption)
     return fig
