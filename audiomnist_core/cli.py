@@ -96,7 +96,7 @@ def cmd_table1(args) -> int:
     run = _open_run(args)
     rows = report.table1(run)
     if args.json:
-        _print_json({"rows": rows, "stamp": run.stamp(code=training.STEP.code_hash())})
+        _print_json({"rows": rows, "stamp": run.stamp(**training.STEP.provenance())})
     else:
         print(report.format_table1(rows))
     return 0

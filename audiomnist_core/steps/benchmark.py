@@ -33,21 +33,13 @@ from ..explain.faithfulness import cascading_randomization, curve_auc, drop_at, 
 from ..models import INPUTS, network_input
 from ..perturb import FLOOR_DB, perturbation_curve
 from ..report.common import mean_std
-from ..runs import Run, Step, cached, file_hash, save_json, source_hash, status, tensor_hash
+from ..runs import Run, Step, cached, file_hash, save_json, status, tensor_hash
 from ..train import resolve_device
 from .folds import fold_data, folds_of, skipped_tasks
 from .relevance import run_composite
 from .training import ensure_trained, load_model
 
-STEP = Step(
-    "benchmark",
-    config=("benchmark.samples", "benchmark.steps", "benchmark.seed", "benchmark.randomization_items",
-            "benchmark.occlusion_waveform", "benchmark.occlusion_spectrogram", "benchmark.fractions",
-            "preprocess.waveform_norm"),
-    code=("explain.lrp", "explain.rules", "explain.composites", "explain.attribution", "explain.faithfulness",
-          "perturb", "preprocess", "models", "steps.folds", "steps.relevance:run_composite", "steps.benchmark:benchmark_fold", "steps.benchmark:_explainer", "steps.benchmark:_test_subset",
-          "steps.benchmark:_randomization"),
-)
+STEP = Step("benchmark", code=("steps.benchmark",))
 AT = 0.01  # the fraction of the accuracy drop the leaderboard shows
 _TASKS = {"digits": 0, "gender": 1}
 _MODELS = {"alexnet": 0, "audionet": 1}
@@ -106,6 +98,7 @@ def _randomization(explain, model: nn.Module, inputs: torch.Tensor, targets: tor
     return layers, means
 
 
+@STEP.tracked
 def benchmark_fold(run: Run, method: str, model_name: str, task: str, fold: int, device: torch.device) -> dict:
     """One method on one fold: ``{"curve": [accuracy % per fraction], "auc", "drop_at_1pct",
     "randomization": [mean Spearman per step], "layers", "seconds_per_recording",
@@ -191,6 +184,6 @@ def benchmark_profile(run: Run, device: str | torch.device | None = None) -> dic
             })
     out = {"profile": run.profile, "data": run.data, "methods": list(cfg.methods), "fractions": list(run.config.benchmark.fractions),
            "skipped": {t: r for t, r in skipped_tasks(run).items()}, "results": results,
-           "stamp": run.stamp(code=source_hash(STEP.code))}
+           "stamp": run.stamp(**STEP.provenance())}
     save_json(run.path("benchmark", "profile.json"), out)
     return out
