@@ -191,9 +191,9 @@ class Run:
         size and content hash), computed once per :class:`Run`; file hashes are cached by
         mtime and size in :meth:`cache_dir`, so a second run store over the same corpus
         pays only a ``stat`` per file."""
-        from .data import fingerprint
+        from .data import corpus_fingerprint
 
-        return fingerprint(self.corpus_root, self.cache_dir())
+        return corpus_fingerprint(self.corpus_root, self.cache_dir())
 
     def stamp(self, **extra: Any) -> dict[str, Any]:
         """Provenance recorded beside every artifact: profile, data source, corpus

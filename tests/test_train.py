@@ -352,7 +352,7 @@ def test_table1_sample_std_over_finished_folds(env):
         folder = steps.run_dir(run, "alexnet", "digits", fold)
         save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": fold, "test_accuracy": accuracy,
                                           "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
         (folder / steps.training.MODEL).write_bytes(b"")
     rows = report.table1(run)
     assert len(rows) == 1  # audionet/gender has no finished fold
@@ -397,7 +397,7 @@ def test_table1_and_the_runs_table_flag_a_run_that_did_not_learn(env):
         folder = steps.run_dir(run, "alexnet", "digits", fold)
         save_json(folder / steps.training.RESULT, result_at("digits", accuracy, fold=fold) | {
             "model": "alexnet", "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
         (folder / steps.training.MODEL).write_bytes(b"")
     (row,) = report.table1(run)
     assert row["did_not_learn"] == [0] and "fold 0 DID NOT LEARN" in row["did_not_learn_reason"]
@@ -472,7 +472,7 @@ def test_table1_has_a_row_per_skipped_run_with_its_reason(env, write_metadata, c
     folder = steps.run_dir(run, "alexnet", "digits", 0)
     save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": 0, "test_accuracy": 80.0,
                                       "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
     (folder / steps.training.MODEL).write_bytes(b"")
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root), "--json")
     rows = json.loads(out)["rows"]

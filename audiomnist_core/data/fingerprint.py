@@ -63,7 +63,7 @@ def corpus_files(root: str | Path) -> list[Path]:
     return [r.path for r in index_recordings(root)] + [folder / META_NAME]
 
 
-def fingerprint(root: str | Path, cache_dir: str | Path) -> Fingerprint:
+def corpus_fingerprint(root: str | Path, cache_dir: str | Path) -> Fingerprint:
     """The :class:`Fingerprint` of the corpus at ``root``; file hashes are cached in
     ``cache_dir`` (by absolute path, mtime and size) and the manifest is written there as
     ``corpus-<digest>.json`` for :func:`describe_change`."""

@@ -58,6 +58,10 @@ POSTFIX_SECONDS = 1.0  # refresh the progress bar's loss/accuracy at most this o
 # module's import closure and the libraries it imports.
 STEP = Step("train", code=("steps.training",))
 
+# Config entries training reads that do not decide the weights, so run_key leaves them out:
+# where and how often it checkpoints, on which device it runs.
+NOT_DECIDING = ("train.checkpoint_every", "train.device", "train.channels_last")
+
 Log = Callable[[str], None]
 
 
@@ -128,14 +132,15 @@ def _made_by(record: dict) -> dict:
     return {"code": record.get("code"), "libraries": record.get("libraries"), "corpus": record.get("corpus")}
 
 
-def _made_now(run: Run) -> dict:
+def made_now(run: Run) -> dict:
+    """What weights trained now would be made by: :meth:`Step.provenance` and the corpus."""
     return {**STEP.provenance(), "corpus": run.fingerprint.digest}
 
 
 def _stale(run: Run, made_by: dict) -> str | None:
     """Why weights made by ``made_by`` (:func:`_made_by`) are not those the current code,
     libraries and corpus would make (None: they are)."""
-    now = _made_now(run)
+    now = made_now(run)
     reason = why_stale({"step": STEP.name, **made_by}, {"step": STEP.name, **now})
     if reason is not None:
         return reason
@@ -256,7 +261,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     """Train (or resume) one run to the end, test it and write its artifacts; the result."""
     t = run.config.train
     schedule = _schedule(run, model, task)
-    key, made_now = run_key(run, model, task), _made_now(run)
+    key, made_now = run_key(run, model, task), made_now(run)
     folder = run_dir(run, model, task, fold)
     data = fold_data(run, task, fold)
     mean = data.mean if INPUTS[model] == "spectrogram" else None
@@ -340,6 +345,8 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
         "validation": [{"iteration": m["iteration"], "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]} for m in trainer.metrics],
         "speakers": data.speakers.to_dict(),
         "train_seconds": trainer.seconds, "device": str(device),
+        # every config entry training read; tests check that each is in run_key or NOT_DECIDING
+        "config_read": provenance.minimal(provenance.open_reads()),
         "stamp": run.stamp(**made_now, fit=corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
     }
     save_json(folder / RESULT, result)
@@ -401,7 +408,7 @@ def _ensure_trained(run: Run, model: str, task: str, fold: int, device, *, progr
     folder = run_dir(run, model, task, fold)
     while _complete(run, model, task, fold) is None:
         try:
-            with run_lock(folder):
+            with run_lock(folder), provenance.tracking(run):  # what training reads: config_read
                 finished = _finished(run, model, task, fold)  # another process may have just finished it
                 stale = None if finished is None else _stale(run, _made_by(finished.get("stamp", {})))
                 if finished is not None and stale is None:
