@@ -230,8 +230,8 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def config_value(cfg: Any, path: str) -> Any:
-    """The plain value at dotted ``path`` of a config (:data:`ABSENT` where a dict lacks it)."""
+def config_value_raw(cfg: Any, path: str) -> Any:
+    """The value at dotted ``path`` of a config, as it is there (:data:`ABSENT` where a dict lacks it)."""
     value = untracked(cfg)
     for part in path.split(".") if path else []:
         if isinstance(value, dict):
@@ -240,7 +240,12 @@ def config_value(cfg: Any, path: str) -> Any:
             value = value[part]
         else:
             value = getattr(value, part)
-    return plain(value)
+    return value
+
+
+def config_value(cfg: Any, path: str) -> Any:
+    """The plain value at dotted ``path`` of a config, as a key holds it (:func:`plain`)."""
+    return plain(config_value_raw(cfg, path))
 
 
 def config_paths(cfg: Any, prefix: str = "") -> list[str]:

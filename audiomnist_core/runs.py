@@ -175,7 +175,7 @@ class Run:
 
     @property
     def profile(self) -> str:
-        return self.config.name
+        return provenance.untracked(self.config).name  # a label: it decides no result
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -295,9 +295,6 @@ class Step:
     name: str
     code: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        STEPS[self.name] = self
-
     def modules(self) -> list[str]:
         return provenance.import_closure(self.code, package_dir())
 
@@ -321,16 +318,16 @@ class Step:
 
     def tracked(self, function: Callable) -> Callable:
         """Decorate a step function ``f(run, ...)``: the config entries it reads before it
-        calls :func:`cached` (what decides its inputs) enter the key as well."""
+        calls :func:`cached` (what decides its inputs) enter the key as well. What it reads
+        counts for itself only, not for a step that calls it: its result reaches that step by
+        content, hashed as one of its inputs (so a nested result read from the cache or
+        computed anew gives the calling step the same key)."""
         @functools.wraps(function)
         def wrapper(run, *args, **kwargs):
-            with provenance.tracking(run):
+            with provenance.detached(), provenance.tracking(run):
                 return function(run, *args, **kwargs)
 
         return wrapper
-
-
-STEPS: dict[str, Step] = {}  # every step declared, by name (tests generate their cases from it)
 
 
 def _differs(old: dict, new: dict, field: str) -> list[str]:

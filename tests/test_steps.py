@@ -1,7 +1,7 @@
 """The step layer: one cache keyed on what each step reads (config entries, inputs, code,
 libraries), trained models keyed on the corpus; the jobs of a profile.
 
-The cases of each declared step (:data:`runs.STEPS`) are generated from what its cached key
+The cases of each declared step (:data:`steps.declared()`) are generated from what its cached key
 holds, so a new step, config entry, module or library cannot go untested."""
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _append(path: Path, text: str) -> None:
 
 
 def _hashes() -> dict[str, str]:
-    return {name: s.code_hash() for name, s in runs.STEPS.items()}
+    return {name: s.code_hash() for name, s in steps.declared().items()}
 
 
 def test_editing_a_computing_module_changes_exactly_the_steps_it_reaches(tmp_path, monkeypatch):
@@ -247,6 +247,209 @@ def test_the_fingerprint_hashes_each_file_once_and_says_what_changed(tmp_path, r
     assert second.digest != first.digest
     assert describe_change(first.digest, second, cache) == "the corpus changed (2 recordings added, 1 changed, 1 removed)"
     assert module.corpus_files(roster)[-1].name == "audioMNIST_meta.txt"
+
+
+# --- every declared step, cases generated from what it read ------------------------------
+
+PIPELINE_PROFILE = """
+train:
+  runs: [alexnet/gender, audionet/digits]
+  folds: [0]
+  batch_size: 8
+  eval_every: 2
+  checkpoint_every: 2
+  max_train_per_fold: 40
+  max_eval_per_fold: 20
+  schedules:
+    alexnet/gender:  {learning_rate: 0.001,  lr_step: 2, iterations: 2, clip_norm: 5}
+    audionet/digits: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}
+explain: {batch_size: 8}
+perturb: {fractions: [0.0, 0.01, 1.0], random_draws: 2, max_per_fold: 6, batch_size: 4}
+beyond: {fractions: [0.0, 0.01, 1.0], random_draws: 1, max_per_fold: 6, batch_size: 4}
+benchmark:
+  methods: [lrp, gradient]
+  fractions: [0.0, 0.01, 1.0]
+  max_per_fold: 6
+  randomization_items: 2
+  batch_size: 4
+"""
+# How each declared step is called on the pipeline's run: a step missing here fails
+# test_every_declared_step_is_exercised, so none goes without its generated cases.
+CALLS = {
+    "relevance": lambda run: steps.explain_test_set(run, "audionet", "digits", 0, device="cpu"),
+    "zeroing": lambda run: steps.zeroing_fold(run, "audionet", "digits", 0, "cpu"),
+    "frequency scaling": lambda run: steps.frequency_scaling_fold(run, 0, "cpu"),
+    "band shares": lambda run: steps.band_shares_fold(run, "digits", 0, "cpu"),
+    "frequency removal": lambda run: steps.frequency_removal_fold(run, "digits", 0, "cpu"),
+    "benchmark": lambda run: steps.benchmark_fold(run, "lrp", "alexnet", "gender", 0, "cpu"),
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline(synth_corpus, tmp_path_factory):
+    """A tiny profile with every step run once: ``(run, {step: cached key})``."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    profile = tmp / "tiny.yaml"
+    profile.write_text(PIPELINE_PROFILE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIOMNIST_RUNS", str(tmp / "runs"))
+        mp.setenv("AUDIOMNIST_PROGRESS", "0")
+        run = runs.open_run(str(profile), str(synth_corpus))
+        steps.train_profile(run, device="cpu", progress=False, log=lambda line: None)
+        before = set(run.root.rglob("*.json")) | set(run.root.rglob("*.npz"))
+        keys = {}
+        for name, call in CALLS.items():
+            call(run)
+            made = sorted((set(run.root.rglob("*.json")) | set(run.root.rglob("*.npz"))) - before)
+            before |= set(made)
+            keys[name] = [runs._read_cached(p, p.suffix[1:])[0] for p in made]
+            keys[name] = [k for k in keys[name] if k and k.get("step") == name]
+        yield run, keys, mp
+
+
+def test_every_declared_step_is_exercised(pipeline):
+    _, keys, _ = pipeline
+    assert set(CALLS) | {"train"} == set(steps.declared())
+    assert all(keys[name] for name in CALLS), {n: len(k) for n, k in keys.items()}
+
+
+def _changed(value):
+    """Another value of the same kind (the config is not validated here, only keyed)."""
+    if value == provenance.ABSENT or value is None:
+        return "changed"
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 2 + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if isinstance(value, tuple):
+        return (*value, _changed(value[-1]) if value else 1)
+    if isinstance(value, dict):
+        return {**value, "changed": "changed"}
+    raise TypeError(f"no change for {value!r}")
+
+
+def _with(cfg, path: str):
+    """``cfg`` with the entry at dotted ``path`` changed (:func:`_changed`)."""
+    head, _, rest = path.partition(".")
+    if isinstance(cfg, dict):
+        current = cfg.get(head, provenance.ABSENT)
+        return {**cfg, head: _with(current, rest) if rest else _changed(current)}
+    current = getattr(cfg, head)
+    return dataclasses.replace(cfg, **{head: _with(current, rest) if rest else _changed(current)})
+
+
+def _covered(path: str, recorded) -> bool:
+    return any(path == r or path.startswith(r + ".") or r == "" for r in recorded)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_change_to_each_config_entry_a_step_read_recomputes_it_and_no_other_does(pipeline, name):
+    run, keys, _ = pipeline
+    cfg = provenance.untracked(run.config)
+    for key in keys[name]:
+        now = steps.declared()[name].key(run, **key["inputs"])
+        assert why_stale(key, now, cfg) is None
+        assert key["config"], f"{name} read no config entry"
+        for path in key["config"]:  # a section read as a whole (a memo's key): each of its entries
+            for leaf in provenance.config_paths(provenance.config_value_raw(cfg, path), path):
+                assert why_stale(key, now, _with(cfg, leaf)) == f"config {path} changed", leaf
+        for path in provenance.config_paths(cfg):
+            if not _covered(path, key["config"]):
+                assert why_stale(key, now, _with(cfg, path)) is None, f"{name} does not read {path}"
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_change_to_each_input_and_library_of_a_step_recomputes_it(pipeline, name):
+    run, keys, mp = pipeline
+    key = keys[name][0]
+    now = steps.declared()[name].key(run, **key["inputs"])
+    for field in key["inputs"]:
+        other = {**now, "inputs": {**now["inputs"], field: "0ther"}}
+        assert why_stale(key, other, run.config) == f"input {field} changed"
+    assert {"torch", "numpy"} <= set(key["libraries"])
+    for library, version in key["libraries"].items():
+        other = {**now, "libraries": {**now["libraries"], library: version + ".post1"}}
+        assert why_stale(key, other, run.config) == f"library {library} {version} -> {version}.post1 changed"
+
+
+@pytest.mark.parametrize("name", sorted(steps.declared()))
+def test_a_change_to_each_module_a_step_reaches_recomputes_it_and_no_other_module_does(name, tmp_path, monkeypatch):
+    package = _package_copy(tmp_path)
+    monkeypatch.setattr(runs, "package_dir", lambda: package)
+    step = steps.declared()[name]
+    reached, before = set(step.modules()), step.code_hash()
+    assert step.code[0] in reached and "explain.rules" not in reached or name != "train"
+    for path in sorted(package.rglob("*.py")):
+        module = ".".join(path.relative_to(package).with_suffix("").parts).removesuffix("__init__").rstrip(".")
+        source = path.read_text()
+        path.write_text(source + "\n_PROBE = 1\n")
+        assert (step.code_hash() != before) == (module in reached), module
+        path.write_text(source)
+
+
+def _bumped(cfg, path: str):
+    """``cfg`` with the number at ``path`` one larger (a valid config, to compute with)."""
+    head, _, rest = path.partition(".")
+    current = getattr(cfg, head)
+    return dataclasses.replace(cfg, **{head: _bumped(current, rest) if rest else current + 1})
+
+
+def test_a_step_recomputes_for_an_entry_it_read_and_says_so_and_keeps_for_one_it_did_not(pipeline, capsys):
+    run, keys, _ = pipeline
+    original = run.config
+    try:
+        for name, call in CALLS.items():
+            read = sorted(keys[name][0]["config"])
+            unread = "perturb.male_scale" if name != "frequency scaling" else "beyond.seed"
+            assert not _covered(unread, read)
+            capsys.readouterr()
+            run.config = _with(original, unread)
+            call(run)
+            assert "recomputing" not in capsys.readouterr().err, name
+            path = next(p for p in read if p.rpartition(".")[2] in ("seed", "max_per_fold", "batch_size", "random_draws"))
+            run.config = _bumped(original, path)
+            call(run)
+            err = capsys.readouterr().err  # "<step>: <file>: recomputing: input test, config <path> changed"
+            assert f"{name}: " in err and "recomputing: " in err and f"config {path}" in err, err
+            run.config = original
+            call(run)  # the cache as the next step expects it
+    finally:
+        run.config = original
+
+
+def test_training_reads_only_what_its_run_key_holds(pipeline):
+    run, _, _ = pipeline
+    for model, task in (("alexnet", "gender"), ("audionet", "digits")):
+        result = training._result(steps.run_dir(run, model, task, 0))
+        assert result["config_read"]
+        key = steps.run_key(run, model, task)
+        for path in result["config_read"]:
+            if _covered(path, training.NOT_DECIDING):
+                continue
+            for leaf in provenance.config_paths(provenance.config_value_raw(run.config, path), path):
+                changed = dataclasses.replace(run, config=_with(run.config, leaf))
+                assert steps.run_key(changed, model, task) != key, f"training reads {leaf}, which run_key leaves out"
+
+
+def test_a_run_trained_on_another_corpus_is_retrained_and_says_how_the_corpus_changed(synth_corpus, tmp_path, monkeypatch,
+                                                                                     write_wav):
+    corpus = Path(shutil.copytree(synth_corpus, tmp_path / "corpus"))
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(PIPELINE_PROFILE.replace("[alexnet/gender, audionet/digits]", "[audionet/digits]"))
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(tmp_path / "runs"))
+    lines: list[str] = []
+    steps.train_profile(runs.open_run(str(profile), str(corpus)), device="cpu", progress=False, log=lines.append)
+    steps.train_profile(runs.open_run(str(profile), str(corpus)), device="cpu", progress=False, log=lines.append)
+    assert lines[-1] == "audionet/digits fold 0: already complete, kept"
+    data = corpus / "data"
+    write_wav(data / "01" / "0_01_0.wav", rate=48_000, seconds=0.5, seed=5)  # changed
+    shutil.copy(data / "01" / "1_01_0.wav", data / "01" / "1_01_7.wav")  # added
+    lines.clear()
+    steps.train_profile(runs.open_run(str(profile), str(corpus)), device="cpu", progress=False, log=lines.append)
+    assert lines[0] == "audionet/digits fold 0: retraining: the corpus changed (1 recordings added, 1 changed, 0 removed)"
+    assert any("test accuracy" in line for line in lines)
 
 
 # --- jobs ---------------------------------------------------------------------------------

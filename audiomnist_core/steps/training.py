@@ -261,7 +261,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     """Train (or resume) one run to the end, test it and write its artifacts; the result."""
     t = run.config.train
     schedule = _schedule(run, model, task)
-    key, made_now = run_key(run, model, task), made_now(run)
+    key, made = run_key(run, model, task), made_now(run)
     folder = run_dir(run, model, task, fold)
     data = fold_data(run, task, fold)
     mean = data.mean if INPUTS[model] == "spectrogram" else None
@@ -312,7 +312,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
                         log(f"{model}/{task} fold {fold}: iteration {it}/{schedule.iterations}, validation accuracy "
                             f"{record['val_accuracy']:.1f} %, {trainer.seconds:.0f} s")
                 if it % t.checkpoint_every == 0 or done:
-                    _save_checkpoint(folder, {**trainer.state_dict(), "key": key, **made_now})
+                    _save_checkpoint(folder, {**trainer.state_dict(), "key": key, **made})
                 bar.update(1)
                 if progress and time.monotonic() - last_postfix > POSTFIX_SECONDS:
                     loss, acc = trainer.running("bar")
@@ -347,7 +347,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
         "train_seconds": trainer.seconds, "device": str(device),
         # every config entry training read; tests check that each is in run_key or NOT_DECIDING
         "config_read": provenance.minimal(provenance.open_reads()),
-        "stamp": run.stamp(**made_now, fit=corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
+        "stamp": run.stamp(**made, fit=corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
     }
     save_json(folder / RESULT, result)
     (folder / PREVIOUS).unlink(missing_ok=True)  # the run is complete; the final checkpoint stays
