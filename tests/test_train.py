@@ -391,6 +391,17 @@ def test_a_run_near_chance_did_not_learn():
     assert "DID NOT LEARN" in train.learning_verdict(result_at("digits", 14.7)) and train.learning_verdict(result_at("digits", 90.0)) == ""
 
 
+def test_under_select_best_the_kept_iterate_decides_whether_a_run_learnt():
+    late = result_at("digits", 14.7) | {"validation": [{"iteration": 300, "val_accuracy": 80.0},
+                                                       {"iteration": 600, "val_accuracy": 14.7}], "tested_iteration": 300}
+    assert train.did_not_learn(late | {"select": "final"})  # the final iterate is the one tested
+    assert not train.did_not_learn(late | {"select": "best_val"})  # the kept one, at 80 %, learnt
+    collapsed = late | {"validation": [{"iteration": 300, "val_accuracy": 12.0}, {"iteration": 600, "val_accuracy": 80.0}]}
+    assert train.did_not_learn(collapsed | {"select": "best_val"})  # a tested iterate near chance is flagged
+    assert "best (iteration 300) validation accuracy 12.0 %" in train.learning_verdict(collapsed | {"select": "best_val"})
+    assert "final validation accuracy 14.7 %" in train.learning_verdict(late | {"select": "final"})
+
+
 def test_table1_and_the_runs_table_flag_a_run_that_did_not_learn(env):
     run = open_run(str(tiny_profile(env, folds="[0, 1]")), "synthetic")
     for fold, accuracy in ((0, 14.7), (1, 91.0)):
