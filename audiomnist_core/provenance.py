@@ -182,11 +182,12 @@ def tracking(holder: Any, attribute: str = "config") -> Iterator[set[str]]:
     outermost = not is_tracked(original)
     if outermost:
         setattr(holder, attribute, _view(original, ""))
-    _FRAMES.append(reads)
+    frames = _FRAMES  # the list open now (detached() may swap in another meanwhile)
+    frames.append(reads)
     try:
         yield reads
     finally:
-        _FRAMES.remove(reads)
+        del frames[next(i for i in range(len(frames) - 1, -1, -1) if frames[i] is reads)]  # by identity
         if outermost:
             setattr(holder, attribute, original)
 

@@ -22,7 +22,7 @@ from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.runs import open_run, save_json
 
 TINY = """
-data: {{source: synthetic, synth_speakers: 10, synth_reps: 3, synth_seed: 0}}
+data: {{source: synthetic, synth_speakers: 10, synth_reps: 3, synth_seed: 0, synth_style: clean}}
 train:
   runs: [alexnet/digits, audionet/gender]
   folds: {folds}
