@@ -251,8 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "test, per model x task x fold (cached; a changed model, method or code recomputes)")
     _profile_args(p, device=True)
     p.add_argument("--json", action="store_true",
-                   help="print {methods, fractions, results: [{method, model, task, folds, curves, auc, auc_mean, "
-                        "auc_std, drop_at_1pct, randomization_spearman, cost_vs_gradient}], stamp}")
+                   help="print {methods, fractions, headline_axis, level, results: [{method, model, task, folds, "
+                        "curves, auc (log fraction axis), auc_mean, auc_std, auc_ci, auc_linear, auc_linear_ci, "
+                        "vs_lrp {p, n}, drop_at_1pct, randomization_spearman, randomization_topk, randomization_ssim, "
+                        "cost_vs_gradient}], stamp}")
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("jobs", help="the profile's work as independent jobs in dependency order: train jobs "

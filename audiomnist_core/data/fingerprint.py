@@ -71,15 +71,17 @@ def corpus_fingerprint(root: str | Path, cache_dir: str | Path) -> Fingerprint:
     cache_path = cache_dir / CACHE_NAME
     cache = _load(cache_path)
     folder = data_folder(root)
+    absolute = folder.resolve()  # once: resolving each of 30,000 paths would cost more than their stat
     files, changed = {}, False
     for path in corpus_files(root):
         st = path.stat()
-        where = str(path.resolve())
+        name = path.relative_to(folder).as_posix()
+        where = str(absolute / name)
         entry = cache.get(where)
         if not (isinstance(entry, list) and entry[:2] == [st.st_mtime_ns, st.st_size]):
             entry = [st.st_mtime_ns, st.st_size, _sha256(path)]
             cache[where], changed = entry, True
-        files[path.relative_to(folder).as_posix()] = f"{st.st_size}:{entry[2]}"
+        files[name] = f"{st.st_size}:{entry[2]}"
     if changed:
         _write(cache_path, cache)
     digest = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()[:HASH_CHARS]
