@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import SYNTH_STYLES
+from .config import DEFAULT_SYNTH_STYLE, SYNTH_STYLES
 from .errors import AudiomnistError
 
 
@@ -50,9 +50,12 @@ def cmd_data_synth(args) -> int:
 
 
 def cmd_data_verify(args) -> int:
+    from .config import load_profile
     from .data import verify
+    from .runs import DEFAULT_PROFILE
 
-    report = verify(args.root, fit=args.fit, strict=args.strict)
+    pre = load_profile(args.profile or os.environ.get("AUDIOMNIST_PROFILE") or DEFAULT_PROFILE).preprocess
+    report = verify(args.root, fit=args.fit or pre.fit, strict=args.strict, sample_rate=pre.sample_rate)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -96,7 +99,7 @@ def cmd_table1(args) -> int:
     run = _open_run(args)
     rows = report.table1(run)
     if args.json:
-        _print_json({"rows": rows, "stamp": run.stamp(code=training.STEP.code_hash())})
+        _print_json({"rows": rows, "stamp": run.stamp(**training.STEP.provenance())})
     else:
         print(report.format_table1(rows))
     return 0
@@ -212,16 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, default=60, help="number of speakers, 1..60 (AudioMNIST's ids and genders; default 60)")
     p.add_argument("--reps", type=int, default=50, help="repetitions per digit, 1..50 (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed: the same arguments give byte-identical files")
-    p.add_argument("--style", choices=SYNTH_STYLES, default="realistic",
+    p.add_argument("--style", choices=SYNTH_STYLES, default=DEFAULT_SYNTH_STYLE,
                    help="realistic (default): room noise, reverberation, gain, DC offsets, hum, silence and breaths "
                         "around the word, as real recordings have; clean: the word alone with light noise")
     p.set_defaults(func=cmd_data_synth)
 
     p = data.add_parser("verify", help="integrity report: problems (exit 1) and notes on the corpus' shape (exit 0)")
     p.add_argument("--root", type=Path, required=True, help="corpus folder (holding data/ or the speaker folders)")
-    p.add_argument("--fit", default="error", metavar="MODE",
-                   help="the fit rule of preprocess.fit: error (default, the paper's: a recording over 1 s is a "
-                        "problem), trim or trim_crop (those recordings are counted in a note)")
+    p.add_argument("--profile", default=None,
+                   help="the profile whose preprocess.sample_rate and preprocess.fit the corpus is checked for "
+                        "(default $AUDIOMNIST_PROFILE or 'quick')")
+    p.add_argument("--fit", default=None, metavar="MODE",
+                   help="the fit rule, in place of the profile's preprocess.fit: error (the paper's: a recording "
+                        "longer than the networks' 8000 samples is a problem), trim or trim_crop (those recordings "
+                        "are counted in a note)")
     p.add_argument("--strict", action="store_true",
                    help="hold the corpus to AudioMNIST's exact shape (60 speakers, 10 digits x 50 repetitions, "
                         "48 kHz): what are notes otherwise become problems")
@@ -257,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "test, per model x task x fold (cached; a changed model, method or code recomputes)")
     _profile_args(p, device=True)
     p.add_argument("--json", action="store_true",
-                   help="print {methods, fractions, results: [{method, model, task, folds, curves, auc, auc_mean, "
-                        "auc_std, drop_at_1pct, randomization_spearman, cost_vs_gradient}], stamp}")
+                   help="print {methods, fractions, headline_axis, level, results: [{method, model, task, folds, "
+                        "curves, auc (log fraction axis), auc_mean, auc_std, auc_ci, auc_linear, auc_linear_ci, "
+                        "vs_lrp {p, n}, drop_at_1pct, randomization_spearman, randomization_topk, randomization_ssim, "
+                        "cost_vs_gradient}], stamp}")
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("jobs", help="the profile's work as independent jobs in dependency order: train jobs "

@@ -24,6 +24,7 @@ INITS = ("original", "glorot")
 OPTIMIZERS = ("sgd", "adam")
 WAVEFORM_NORMS = ("original", "robust")  # preprocess.waveform_norm
 SYNTH_STYLES = ("realistic", "clean")  # data.synth_style
+DEFAULT_SYNTH_STYLE = "realistic"  # the one default: config, `audiomnist data synth` and data.synth
 ATTRIBUTION_METHODS = (
     "lrp", "lrp_epsilon_plus", "lrp_epsilon_plus_flat", "lrp_epsilon_gamma_box", "lrp_epsilon_alpha2_beta1",
     "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "deeplift", "gradient_shap",
@@ -39,11 +40,12 @@ ADDED_LATER = {"keyed_at_default": False}
 
 def key_fields(obj: Any) -> dict[str, Any]:
     """The fields of a config dataclass that decide an artifact: all of them, except those
-    marked :data:`ADDED_LATER` that still hold their default."""
+    marked :data:`ADDED_LATER` that still hold the value they had before they existed (their
+    default, or their ``"unkeyed"`` value where the default changed since)."""
     return {
         f.name: getattr(obj, f.name)
         for f in dataclasses.fields(obj)
-        if f.metadata.get("keyed_at_default", True) or getattr(obj, f.name) != f.default
+        if f.metadata.get("keyed_at_default", True) or getattr(obj, f.name) != f.metadata.get("unkeyed", f.default)
     }
 
 
@@ -66,10 +68,10 @@ class DataConfig:
     synth_speakers: int = 60
     synth_reps: int = 50
     synth_seed: int = 0
-    # "realistic": room noise, reverberation, gain, DC offsets, hum, silence and breaths around
-    # the word (data.synth), what smoke and quick use; "clean": the word alone with light noise,
-    # the corpus before "realistic" existed (hence the default)
-    synth_style: str = field(default="clean", metadata=ADDED_LATER)
+    # "realistic" (the default): room noise, reverberation, gain, DC offsets, hum, silence and
+    # breaths around the word (data.synth); "clean": the word alone with light noise, the corpus
+    # before "realistic" existed, so runs keyed without the field stay "clean" runs
+    synth_style: str = field(default=DEFAULT_SYNTH_STYLE, metadata={**ADDED_LATER, "unkeyed": "clean"})
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,13 @@ def _features(model_name: str, waves: torch.Tensor, norm: str = "original") -> t
     return spectrogram(waves), FLOOR_DB
 
 
+def active_features(model_name: str, waves: torch.Tensor, norm: str = "original") -> torch.Tensor:
+    """Which features of each input zeroing can act on: ``(B, n)`` bool, the network input's
+    non-zero samples (AudioNet) or the dB bins above the -80 dB floor (AlexNet), flattened."""
+    feats, floor = _features(model_name, waves, norm)
+    return (feats != floor).reshape(feats.shape[0], -1)
+
+
 def _network_input(model_name: str, features: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
     if INPUTS[model_name] == "spectrogram" and mean is not None:
         features = features - mean.to(features.device, features.dtype)
@@ -281,6 +288,7 @@ def perturbation_curve(
     batch_size: int = 100,
     device: torch.device | str = "cpu",
     waveform_norm: str = "original",
+    per_item: bool = False,
 ) -> dict[str, list[float]]:
     """Accuracy against the zeroed fraction for each strategy (Fig. 3).
 
@@ -309,6 +317,9 @@ def perturbation_curve(
     draws : random draws averaged for ``"random"``.
     mean : AlexNet's fold training-mean spectrogram ``(227, 227)``.
     waveform_norm : AudioNet's input normalisation (``preprocess.waveform_norm``).
+    per_item : also return ``"correct": {strategy: [[share per recording] per fraction]}``,
+        whether each recording is still classified correctly (1 or 0; the share of draws for
+        ``"random"``), for statistics over recordings.
 
     Returns
     -------
@@ -324,19 +335,19 @@ def perturbation_curve(
     labels = torch.as_tensor(labels)
     if len(labels) != len(waves):
         raise AudiomnistError(f"{len(waves)} signals but {len(labels)} labels")
-    correct = {s: torch.zeros(len(fractions), dtype=torch.float64) for s in strategies}
+    correct = {s: torch.zeros(len(fractions), len(waves), dtype=torch.float64) for s in strategies}
     plain = 0
     for start in range(0, len(waves), batch_size):
         stop = start + batch_size
         feats, floor = _features(model_name, waves[start:stop].to(device), waveform_norm)
         y = labels[start:stop].to(device)
 
-        def n_correct(x: torch.Tensor) -> int:
+        def n_correct(x: torch.Tensor) -> torch.Tensor:  # (B,) float64: 1 where still correct
             with torch.no_grad():
-                return int((model(_network_input(model_name, x, mean)).argmax(-1) == y).sum())
+                return (model(_network_input(model_name, x, mean)).argmax(-1) == y).double().cpu()
 
         base = n_correct(feats)
-        plain += base
+        plain += int(base.sum())
         rel = None
         if "relevance" in strategies or "attribution" in strategies:
             if callable(relevance):
@@ -346,12 +357,12 @@ def perturbation_curve(
         everything = None  # count with every non-zero feature zeroed: random and amplitude agree there
         for strategy in strategies:
             n_draws = draws if strategy == "random" else 1
-            shared: dict[int, int] = {}  # fraction index -> count, for draw-independent masks
+            shared: dict[int, torch.Tensor] = {}  # fraction index -> correct, for draw-independent masks
             for _ in range(n_draws):
                 rank, n_active = ranks(feats, strategy, rel, generator, floor)
                 for i, f in enumerate(fractions):
                     if i in shared:
-                        correct[strategy][i] += shared[i]
+                        correct[strategy][i, start:stop] += shared[i]
                         continue
                     k = counts(f, n_active)
                     full = strategy != "relevance" and bool((k == n_active).all())
@@ -365,8 +376,11 @@ def perturbation_curve(
                         everything = c
                     if bool(((k == 0) | (k == n_active)).all()):
                         shared[i] = c
-                    correct[strategy][i] += c
+                    correct[strategy][i, start:stop] += c
     n = max(len(waves), 1)
-    out = {s: (100.0 * correct[s] / (n * (draws if s == "random" else 1))).tolist() for s in strategies}
+    shares = {s: correct[s] / (draws if s == "random" else 1) for s in strategies}
+    out = {s: (100.0 * shares[s].sum(1) / n).tolist() for s in strategies}
     out["unperturbed"] = [100.0 * plain / n]
+    if per_item:
+        out["correct"] = {s: shares[s].tolist() for s in strategies}
     return out

@@ -7,11 +7,15 @@ profile, resolved config, its hash, data source, package version and the ``code`
 modules that computed it.
 
 A :class:`Step` is one cached computation (the relevance of a test fold, a zeroing curve, ...),
-declared once with the config sections and the modules that decide its result. Its key
-(:meth:`Step.key`) holds those sections, the content hashes of its inputs (checkpoints by
-content, never by name or time) and :func:`source_hash` of the modules, so a result made by
-other code, another config or other inputs is recomputed, with one line saying which of
-them changed (:func:`cached`).
+declared once with the module that computes it. Its key is complete by construction: the
+config entries the step actually read when it computed the result (recorded by an
+access-tracking view of the config, :func:`audiomnist_core.provenance.tracking`), the content
+hashes of its inputs (checkpoints by content, never by name or time), :func:`source_hash` of
+every project module in the import closure of the step's module (module constants and
+helpers included) and the versions of the libraries those modules import. A result made by
+other code, libraries, config or inputs is recomputed, with one line saying which of them
+changed (:func:`cached`). Trained models are keyed on the corpus's content as well
+(:meth:`Run.fingerprint`).
 """
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
+from . import provenance
 from .config import Config, load_profile, with_data_source, with_fit
 
 DEFAULT_PROFILE = "quick"
@@ -169,19 +175,38 @@ class Run:
 
     @property
     def profile(self) -> str:
-        return self.config.name
+        return provenance.untracked(self.config).name  # a label: it decides no result
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
+    def cache_dir(self) -> Path:
+        """Where what is shared by every run on this corpus lives: ``runs/cache/<data>/``
+        (resampled clips, file hashes, corpus manifests)."""
+        return self.root.parent / "cache" / self.data
+
+    @cached_property
+    def fingerprint(self):
+        """The corpus's :class:`~audiomnist_core.data.Fingerprint` (every recording's path,
+        size and content hash), computed once per :class:`Run`; file hashes are cached by
+        mtime and size in :meth:`cache_dir`, so a second run store over the same corpus
+        pays only a ``stat`` per file."""
+        from .data import corpus_fingerprint
+
+        return corpus_fingerprint(self.corpus_root, self.cache_dir())
+
     def stamp(self, **extra: Any) -> dict[str, Any]:
-        """Provenance recorded beside every artifact."""
+        """Provenance recorded beside every artifact: profile, data source, corpus
+        fingerprint, config and its hash, package version, and what the caller adds (the
+        ``code`` hash and the ``libraries`` of the step that made it)."""
+        config = provenance.untracked(self.config)
         return {
             "profile": self.profile,
             "data": self.data,
             "corpus_root": str(self.corpus_root),
-            "config_hash": self.config.hash(),
-            "config": self.config.to_dict(),
+            "corpus": self.fingerprint.digest,
+            "config_hash": config.hash(),
+            "config": config.to_dict(),
             "version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **extra,
@@ -191,7 +216,7 @@ class Run:
         """Human label for captions: ``profile 'quick' on the SYNTHETIC corpus``, with the fit
         where it cuts recordings (``..., recordings fitted by trim_crop``)."""
         corpus = self.data.upper() if self.data == "synthetic" else self.data
-        fit = self.config.preprocess.fit
+        fit = provenance.untracked(self.config).preprocess.fit
         return f"profile '{self.profile}' on the {corpus} corpus" + (f", recordings fitted by {fit}" if fit != "error" else "")
 
 
@@ -231,90 +256,112 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 @functools.lru_cache(maxsize=256)
-def _code_of(path: Path, mtime_ns: int, size: int, function: str | None) -> str:
-    """The code of a source file (or of one top-level function in it) without comments and
-    docstrings: ``ast.dump`` of its syntax tree."""
-    tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
-    if function is not None:
-        found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == function]
-        if not found:
-            raise ValueError(f"{path}: has no top-level function or class {function!r}")
-        tree = found[0]
-    return ast.dump(tree)
-
-
-def _source_files(name: str, root: Path) -> list[Path]:
-    """The files of a module name relative to the package (``"perturb"``, ``"explain.lrp"``);
-    a subpackage (``"explain"``) stands for all of its modules."""
-    base = root.joinpath(*name.split("."))
-    if base.is_dir():
-        return sorted(base.rglob("*.py"))
-    path = base.with_suffix(".py")
-    if not path.is_file():
-        raise ValueError(f"{path}: no module {name!r} in {root}")
-    return [path]
+def _code_of(path: Path, mtime_ns: int, size: int) -> str:
+    """The code of a source file without comments and docstrings: ``ast.dump`` of its syntax tree."""
+    return ast.dump(_strip_docstrings(ast.parse(path.read_text(), filename=str(path))))
 
 
 def source_hash(modules: Sequence[str], root: Path | None = None) -> str:
-    """A short hash of the code of ``modules`` (names relative to the package; ``"m:f"`` is
-    only the top-level function or class ``f`` of module ``m``). Comments and docstrings do
-    not enter it, so rewording them keeps every cached result; any change to what runs does."""
+    """A short hash of the code of ``modules`` (names relative to the package, ``"explain.lrp"``;
+    a package's name, ``""`` the top one, stands for its ``__init__``). Whole modules, so their
+    constants and helpers count. Comments and docstrings do not enter it, so rewording them
+    keeps every cached result; any change to what runs does."""
     root = root or package_dir()
     h = hashlib.sha256()
-    for entry in sorted(set(modules)):
-        name, _, function = entry.partition(":")
-        for path in _source_files(name, root):
-            st = path.stat()
-            h.update(f"{path.relative_to(root)}:{function}\n".encode())
-            h.update(_code_of(path, st.st_mtime_ns, st.st_size, function or None).encode())
+    for name in sorted(set(modules)):
+        path = provenance.module_file(name, root)
+        if path is None:
+            raise ValueError(f"{root}: no module {name!r} in the package")
+        st = path.stat()
+        h.update(f"{path.relative_to(root)}\n".encode())
+        h.update(_code_of(path, st.st_mtime_ns, st.st_size).encode())
     return h.hexdigest()[:12]
 
 
-def _config_value(cfg: Config, dotted: str) -> Any:
-    import dataclasses
-
-    value: Any = cfg
-    for part in dotted.split("."):
-        value = getattr(value, part)
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+# Libraries that draw or log and compute nothing a result holds: their versions stay out of keys.
+NOT_NUMERIC = frozenset({"tqdm", "IPython", "ipywidgets"})
 
 
 @dataclass(frozen=True)
 class Step:
-    """One cached computation: its name, the config entries it reads (sections such as
-    ``"perturb"`` or single fields such as ``"preprocess.waveform_norm"``) and the modules
-    whose code computes it (see :func:`source_hash`)."""
+    """One cached computation: its name and the project module(s) whose code computes it
+    (names relative to the package, ``"steps.benchmark"``).
+
+    What its key holds is found, not listed: :meth:`modules` is the import closure of
+    ``code`` (:func:`provenance.import_closure`), :meth:`code_hash` the hash of their source,
+    :meth:`libraries` the versions of what they import, and the config entries are those the
+    step reads (recorded by :func:`cached` and :meth:`tracked`)."""
 
     name: str
-    config: tuple[str, ...]
     code: tuple[str, ...]
 
+    def modules(self) -> list[str]:
+        return provenance.import_closure(self.code, package_dir())
+
     def code_hash(self) -> str:
-        return source_hash(self.code)
+        return source_hash(self.modules())
+
+    def libraries(self) -> dict[str, str]:
+        imported = [m for m in provenance.outside_imports(self.code, package_dir()) if m not in NOT_NUMERIC]
+        return provenance.library_versions(imported)
+
+    def provenance(self) -> dict[str, Any]:
+        """``{"code": ..., "libraries": {...}}``, for stamps."""
+        return {"code": self.code_hash(), "libraries": self.libraries()}
 
     def key(self, run: "Run", **inputs: Any) -> dict[str, Any]:
-        """The key of one result: config entries, input hashes (and parameters such as the
-        fold) and the code hash."""
-        key = {
-            "step": self.name,
-            "config": {c: _config_value(run.config, c) for c in self.config},
-            "inputs": inputs,
-            "code": self.code_hash(),
-        }
+        """The key of one result before it is computed: input hashes (and parameters such as
+        the fold), the code hash and the library versions; :func:`cached` adds the config
+        entries that the computation reads."""
+        key = {"step": self.name, "inputs": inputs, **self.provenance()}
         return json.loads(json.dumps(key, sort_keys=True, default=str))  # as it reads back from a file
 
+    def tracked(self, function: Callable) -> Callable:
+        """Decorate a step function ``f(run, ...)``: the config entries it reads before it
+        calls :func:`cached` (what decides its inputs) enter the key as well. What it reads
+        counts for itself only, not for a step that calls it: its result reaches that step by
+        content, hashed as one of its inputs (so a nested result read from the cache or
+        computed anew gives the calling step the same key)."""
+        @functools.wraps(function)
+        def wrapper(run, *args, **kwargs):
+            with provenance.detached(), provenance.tracking(run):
+                return function(run, *args, **kwargs)
 
-def why_stale(old: dict | None, new: dict) -> str | None:
-    """Why a cached result with key ``old`` is not the one ``new`` asks for (None: it is)."""
+        return wrapper
+
+
+def _differs(old: dict, new: dict, field: str) -> list[str]:
+    a, b = old.get(field) or {}, new.get(field) or {}
+    return sorted(k for k in set(a) | set(b) if a.get(k, provenance.ABSENT) != b.get(k, provenance.ABSENT))
+
+
+def why_stale(old: dict | None, new: dict, config: Config | None = None, reads: set[str] = frozenset()) -> str | None:
+    """Why a cached result with key ``old`` is not the one ``new`` asks for (None: it is).
+
+    ``new`` is a :meth:`Step.key`; the config entries ``old`` recorded are compared with their
+    values in ``config`` (where given), and ``reads``, entries read before the computation,
+    must be among them."""
     if old is None:
         return None if new is None else "no cached result"
-    if old == new:
-        return None
     if old.get("code") != new.get("code"):
         return f"the code of {new.get('step', 'the step')} changed ({old.get('code')} -> {new.get('code')})"
-    changed = [f"config {c}" for c in new.get("config", {}) if old.get("config", {}).get(c) != new["config"][c]]
-    changed += [f"input {i}" for i in new.get("inputs", {}) if old.get("inputs", {}).get(i) != new["inputs"][i]]
-    return ", ".join(changed) + " changed" if changed else "its key changed"
+    if old.get("libraries") is None and new.get("libraries") is not None:
+        return "it was made before keys held the versions of the libraries"
+    libraries = _differs(old, new, "libraries")
+    if libraries:
+        a, b = old.get("libraries") or {}, new.get("libraries") or {}
+        return "library " + ", ".join(f"{n} {a.get(n, 'absent')} -> {b.get(n, 'absent')}" for n in libraries) + " changed"
+    changed = [f"input {i}" for i in _differs(old, new, "inputs")]
+    recorded = old.get("config") or {}
+    if config is not None:
+        changed += [f"config {p or 'as a whole'}" for p in sorted(recorded)
+                    if provenance.config_value(config, p) != recorded[p]]
+        covered = set(recorded)
+        changed += [f"config {p} (not read before)" for p in provenance.minimal(reads)
+                    if not any(p == c or p.startswith(c + ".") or c == "" for c in covered)]
+    if changed:
+        return ", ".join(changed) + " changed"
+    return None if old.get("step") == new.get("step") else "its key changed"
 
 
 def _read_cached(path: Path, kind: str) -> tuple[dict | None, Any]:
@@ -346,16 +393,23 @@ def _write_cached(path: Path, kind: str, key: dict, result: Any, stamp: dict) ->
 
 
 def cached(run: "Run", step: Step, path: Path, key: dict, compute: Callable[[], Any], *, kind: str = "json") -> Any:
-    """The result of ``step`` with ``key``: read from ``path`` when it was made with that key,
-    else computed, written atomically with a stamp, and returned. ``kind`` is ``"json"`` (a
-    JSON-able result) or ``"npz"`` (a dict of numpy arrays). A result recomputed over an
-    older one says why in one line (:func:`why_stale`)."""
+    """The result of ``step`` with ``key``: read from ``path`` when it was made with that key
+    and every config entry it read then still has its value, else computed, written
+    atomically with a stamp, and returned. ``kind`` is ``"json"`` (a JSON-able result) or
+    ``"npz"`` (a dict of numpy arrays). The config entries ``compute`` reads (and those the
+    enclosing :meth:`Step.tracked` function read before) are recorded in the key. A result
+    recomputed over an older one says why in one line (:func:`why_stale`)."""
+    before = provenance.open_reads()
     old, result = _read_cached(path, kind)
-    if old == key:
+    reason = "the cached file is damaged" if old is not None and old.get("damaged") else \
+        why_stale(old, key, run.config, before)
+    if reason is None:
         return result
     if old is not None:
-        status(f"{step.name}: {path.name}: recomputing: "
-               + ("the cached file is damaged" if old.get("damaged") else why_stale(old, key)))
-    result = compute()
-    _write_cached(path, kind, key, result, run.stamp(step=step.name, code=key["code"]))
+        status(f"{step.name}: {path.name}: recomputing: {reason}")
+    with provenance.tracking(run) as reads:
+        result = compute()
+    config = {p: provenance.config_value(run.config, p) for p in provenance.minimal(reads | before)}
+    full = {**key, "config": config}
+    _write_cached(path, kind, full, result, run.stamp(step=step.name, code=key["code"], libraries=key["libraries"]))
     return result

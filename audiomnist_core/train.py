@@ -331,8 +331,9 @@ def _cpu_state(net: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
 
 
-# A run "did not learn" when its final validation accuracy has not left chance (the share of
-# the validation set's most common class) by this fraction of the way to 100 %: 28 % for ten
+# A run "did not learn" when the validation accuracy of the weights it tested (the final
+# iterate, or under select: best_val the best one kept) has not left chance (the share of the
+# validation set's most common class) by this fraction of the way to 100 %: 28 % for ten
 # balanced digits, 60 % for two balanced genders.
 LEARNED_MARGIN = 0.2
 
@@ -345,25 +346,34 @@ def chance_accuracy(labels: torch.Tensor, n_classes: int) -> float:
 
 
 def did_not_learn(result: dict) -> bool:
-    """Whether a finished run's final validation accuracy is still near chance (see
-    :data:`LEARNED_MARGIN`); such a run is flagged wherever its numbers are shown."""
-    chance, final = _chance_and_final(result)
-    return final < chance + LEARNED_MARGIN * (100.0 - chance)
+    """Whether the validation accuracy of the weights a finished run tested is still near
+    chance (see :data:`LEARNED_MARGIN`); such a run is flagged wherever its numbers are shown."""
+    chance, kept, _ = _chance_and_kept(result)
+    return kept < chance + LEARNED_MARGIN * (100.0 - chance)
 
 
-def _chance_and_final(result: dict) -> tuple[float, float]:
-    """A result's chance accuracy and final validation accuracy (%); results written before
+def _chance_and_kept(result: dict) -> tuple[float, float, str]:
+    """A result's chance accuracy, the validation accuracy (%) of the weights it tested and
+    which those are (``"final"`` or ``"best (iteration N)"``): under ``select: best_val``
+    the validation record of ``tested_iteration``, else the last one. Results written before
     the chance was recorded assume balanced classes."""
     chance = result.get("chance_accuracy", 100.0 / N_CLASSES[result["task"]])
-    final = result["validation"][-1]["val_accuracy"] if result.get("validation") else result["test_accuracy"]
-    return chance, final
+    records = result.get("validation") or []
+    if not records:
+        return chance, result["test_accuracy"], "final"
+    if result.get("select") == "best_val":
+        tested = result.get("tested_iteration")
+        kept = next((r for r in records if r["iteration"] == tested), None)
+        if kept is not None:
+            return chance, kept["val_accuracy"], f"best (iteration {tested:,})"
+    return chance, records[-1]["val_accuracy"], "final"
 
 
 def learning_verdict(result: dict) -> str:
     """One line on a run that did not learn ("" for one that did), for logs and pages."""
     if not did_not_learn(result):
         return ""
-    chance, final = _chance_and_final(result)
-    return (f"{result['model']}/{result['task']} fold {result['fold']} DID NOT LEARN: final validation accuracy "
-            f"{final:.1f} % against {chance:.1f} % by chance after "
+    chance, kept, which = _chance_and_kept(result)
+    return (f"{result['model']}/{result['task']} fold {result['fold']} DID NOT LEARN: {which} validation accuracy "
+            f"{kept:.1f} % against {chance:.1f} % by chance after "
             f"{result['iterations']:,} iterations; its numbers are not a result")

@@ -108,6 +108,22 @@ def test_fields_added_later_enter_keys_only_when_they_leave_their_default():
     assert "optimizer" not in key_fields(Schedule(0.001, 2500, 10_000, init="glorot"))
 
 
+def test_the_synthetic_style_has_one_default_and_old_runs_keep_their_keys():
+    import inspect
+
+    from audiomnist_core import cli
+    from audiomnist_core.config import DEFAULT_SYNTH_STYLE, DataConfig, key_fields
+    from audiomnist_core.data import synth
+
+    assert DEFAULT_SYNTH_STYLE == "realistic" == DataConfig().synth_style
+    for function in (synth.synthesize, synth.ensure_synthetic, synth.utterance):
+        assert inspect.signature(function).parameters["style"].default == DEFAULT_SYNTH_STYLE
+    assert cli.build_parser().parse_args(["data", "synth", "--root", "x"]).style == DEFAULT_SYNTH_STYLE
+    # the clean corpus was the default when runs were keyed without the field: they stay clean runs
+    assert "synth_style" not in key_fields(DataConfig(synth_style="clean"))
+    assert key_fields(DataConfig(synth_style="realistic"))["synth_style"] == "realistic"
+
+
 def test_fit_names_its_choices_and_length_says_why_it_left(tmp_path):
     with pytest.raises(ConfigError, match=r"preprocess\.fit must be one of error, trim, trim_crop, not 'crop'"):
         load_profile(write_profile(tmp_path, lambda d: d["preprocess"].update(fit="crop")))

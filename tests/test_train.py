@@ -22,7 +22,7 @@ from audiomnist_core.errors import AudiomnistError
 from audiomnist_core.runs import open_run, save_json
 
 TINY = """
-data: {{source: synthetic, synth_speakers: 10, synth_reps: 3, synth_seed: 0}}
+data: {{source: synthetic, synth_speakers: 10, synth_reps: 3, synth_seed: 0, synth_style: clean}}
 train:
   runs: [alexnet/digits, audionet/gender]
   folds: {folds}
@@ -352,7 +352,7 @@ def test_table1_sample_std_over_finished_folds(env):
         folder = steps.run_dir(run, "alexnet", "digits", fold)
         save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": fold, "test_accuracy": accuracy,
                                           "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
         (folder / steps.training.MODEL).write_bytes(b"")
     rows = report.table1(run)
     assert len(rows) == 1  # audionet/gender has no finished fold
@@ -391,13 +391,24 @@ def test_a_run_near_chance_did_not_learn():
     assert "DID NOT LEARN" in train.learning_verdict(result_at("digits", 14.7)) and train.learning_verdict(result_at("digits", 90.0)) == ""
 
 
+def test_under_select_best_the_kept_iterate_decides_whether_a_run_learnt():
+    late = result_at("digits", 14.7) | {"validation": [{"iteration": 300, "val_accuracy": 80.0},
+                                                       {"iteration": 600, "val_accuracy": 14.7}], "tested_iteration": 300}
+    assert train.did_not_learn(late | {"select": "final"})  # the final iterate is the one tested
+    assert not train.did_not_learn(late | {"select": "best_val"})  # the kept one, at 80 %, learnt
+    collapsed = late | {"validation": [{"iteration": 300, "val_accuracy": 12.0}, {"iteration": 600, "val_accuracy": 80.0}]}
+    assert train.did_not_learn(collapsed | {"select": "best_val"})  # a tested iterate near chance is flagged
+    assert "best (iteration 300) validation accuracy 12.0 %" in train.learning_verdict(collapsed | {"select": "best_val"})
+    assert "final validation accuracy 14.7 %" in train.learning_verdict(late | {"select": "final"})
+
+
 def test_table1_and_the_runs_table_flag_a_run_that_did_not_learn(env):
     run = open_run(str(tiny_profile(env, folds="[0, 1]")), "synthetic")
     for fold, accuracy in ((0, 14.7), (1, 91.0)):
         folder = steps.run_dir(run, "alexnet", "digits", fold)
         save_json(folder / steps.training.RESULT, result_at("digits", accuracy, fold=fold) | {
             "model": "alexnet", "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
         (folder / steps.training.MODEL).write_bytes(b"")
     (row,) = report.table1(run)
     assert row["did_not_learn"] == [0] and "fold 0 DID NOT LEARN" in row["did_not_learn_reason"]
@@ -472,7 +483,7 @@ def test_table1_has_a_row_per_skipped_run_with_its_reason(env, write_metadata, c
     folder = steps.run_dir(run, "alexnet", "digits", 0)
     save_json(folder / steps.training.RESULT, {"model": "alexnet", "task": "digits", "fold": 0, "test_accuracy": 80.0,
                                       "key": steps.run_key(run, "alexnet", "digits"),
-            "stamp": {"code": steps.training.STEP.code_hash()}})
+            "stamp": steps.training.made_now(run)})
     (folder / steps.training.MODEL).write_bytes(b"")
     rc, out, _ = _cli(capsys, "table1", "--profile", "smoke", "--data", str(root), "--json")
     rows = json.loads(out)["rows"]

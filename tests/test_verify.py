@@ -334,6 +334,20 @@ def test_exactly_one_second_fits(corpus_copy, write_wav):
     assert verify(corpus_copy, progress=False).ok
 
 
+def test_the_limit_is_8000_samples_at_the_profiles_sample_rate(corpus_copy, write_wav, tmp_path, capsys):
+    path = write_wav(_wav(corpus_copy / "data"), seconds=0.9)  # fits 8000 samples at 8 kHz, not at 16 kHz
+    assert verify(corpus_copy, progress=False).ok
+    problems = verify(corpus_copy, sample_rate=16_000, progress=False).problems
+    problem = next(p for p in problems if p.path == str(path))
+    assert {p.kind for p in problems} == {"too-long"} and "0.900 s, more than the 8000 samples at 16000 Hz" in problem.message
+    profile = tmp_path / "sixteen.yaml"
+    profile.write_text((Path(__file__).resolve().parents[1] / "profiles" / "smoke.yaml").read_text()
+                       .replace("preprocess:\n", "preprocess:\n  sample_rate: 16000\n"))
+    assert main(["data", "verify", "--root", str(corpus_copy), "--profile", str(profile)]) == 1
+    assert "8000 samples at 16000 Hz" in capsys.readouterr().out
+    assert main(["data", "verify", "--root", str(corpus_copy), "--profile", "smoke"]) == 0
+
+
 def test_unknown_fit_is_one_clear_error(synth_corpus, capsys):
     with pytest.raises(AudiomnistError, match="fit 'crop' is not a fit rule; use one of error, trim, trim_crop"):
         verify(synth_corpus, fit="crop", progress=False)

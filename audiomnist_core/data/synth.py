@@ -27,6 +27,7 @@ import scipy.signal
 from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
+from ..config import DEFAULT_SYNTH_STYLE
 from ..config import SYNTH_STYLES as STYLES
 from .corpus import META_NAME, CorpusError
 
@@ -196,7 +197,7 @@ def take(word: np.ndarray, r: Room, rng: np.random.Generator) -> np.ndarray:
     return x + r.dc
 
 
-def utterance(v: Voice, digit: int, rep: int, seed: int, style: str = "realistic") -> np.ndarray:
+def utterance(v: Voice, digit: int, rep: int, seed: int, style: str = DEFAULT_SYNTH_STYLE) -> np.ndarray:
     """One recording as int16 samples at 48 kHz, shape ``(time,)``, shorter than one second.
 
     ``style="clean"``: the word at a random level with light white noise; ``"realistic"``:
@@ -235,7 +236,7 @@ def metadata(voices: list[Voice], rooms: list[Room] | None = None) -> dict[str, 
     }
 
 
-def synthesize(root: str | Path, *, speakers: int = 60, reps: int = 50, seed: int = 0, style: str = "realistic",
+def synthesize(root: str | Path, *, speakers: int = 60, reps: int = 50, seed: int = 0, style: str = DEFAULT_SYNTH_STYLE,
                workers: int = 4, progress: bool = True) -> Path:
     """Write the synthetic corpus (``style`` of :data:`STYLES`) to ``root/data`` and return that folder.
 
@@ -273,7 +274,7 @@ def synthesize(root: str | Path, *, speakers: int = 60, reps: int = 50, seed: in
     return root / "data"
 
 
-def ensure_synthetic(root: str | Path, *, speakers: int, reps: int, seed: int, style: str = "realistic") -> Path:
+def ensure_synthetic(root: str | Path, *, speakers: int, reps: int, seed: int, style: str = DEFAULT_SYNTH_STYLE) -> Path:
     """The synthetic corpus at ``root``, synthesised unless a complete one with these arguments is there."""
     root = Path(root)
     stamp = root / STAMP

@@ -42,7 +42,7 @@ from ..errors import AudiomnistError
 from .corpus import FILENAME, META_NAME, CorpusError, data_folder, data_shortfall, read_metadata
 from .synth import FEMALE_IDS
 
-TARGET_RATE = 8_000  # the paper's pipeline resamples to 8 kHz ...
+TARGET_RATE = 8_000  # the paper's pipeline resamples to 8 kHz (a profile's preprocess.sample_rate) ...
 MAX_SAMPLES = 8_000  # ... and pads to 8000 samples: a longer recording needs a fit rule
 DIGITS = range(10)
 MISSING_LISTED = 10  # more missing files than this in one folder: one line for the folder
@@ -359,22 +359,22 @@ def _header_problems(headers: dict[Path, _Header], rate: int | None) -> list[Pro
     return problems
 
 
-def _too_long(headers: dict[Path, _Header]) -> list[tuple[Path, float]]:
-    """Recordings longer than :data:`MAX_SAMPLES` once resampled to :data:`TARGET_RATE`, with their seconds."""
+def _too_long(headers: dict[Path, _Header], sample_rate: int) -> list[tuple[Path, float]]:
+    """Recordings longer than :data:`MAX_SAMPLES` once resampled to ``sample_rate`` Hz, with their seconds."""
     return [
         (path, h.frames / h.rate)
         for path, h in headers.items()
-        if h.rate and h.frames and not h.problems and math.ceil(h.frames * TARGET_RATE / h.rate) > MAX_SAMPLES
+        if h.rate and h.frames and not h.problems and math.ceil(h.frames * sample_rate / h.rate) > MAX_SAMPLES
     ]
 
 
-def _fit_findings(long: list[tuple[Path, float]], fit: str, folder: Path) -> tuple[list[Problem], list[Note]]:
+def _fit_findings(long: list[tuple[Path, float]], fit: str, folder: Path, sample_rate: int) -> tuple[list[Problem], list[Note]]:
     """Under ``error`` every recording over one second is a problem; under ``trim`` and
     ``trim_crop`` they are one note with their count (the check reads headers only, so it
     cannot tell which ones trimming will save)."""
     if not long:
         return [], []
-    limit = f"{MAX_SAMPLES} samples at {TARGET_RATE} Hz"
+    limit = f"{MAX_SAMPLES} samples at {sample_rate} Hz"
     if fit == "error":
         return [
             Problem("too-long", str(path), f"{seconds:.3f} s, more than the {limit}; "
@@ -390,11 +390,11 @@ def _fit_findings(long: list[tuple[Path, float]], fit: str, folder: Path) -> tup
     return [], [Note("fit", str(folder), f"{head}; {tail}")]
 
 
-def _rate_notes(rates: Counter, folder: Path) -> list[Note]:
+def _rate_notes(rates: Counter, folder: Path, sample_rate: int) -> list[Note]:
     if len(rates) < 2:
         return []
     shares = ", ".join(f"{n} at {rate} Hz" for rate, n in rates.most_common())
-    return [Note("sample-rates", str(folder), f"recordings at several rates ({shares}); each is resampled to {TARGET_RATE} Hz")]
+    return [Note("sample-rates", str(folder), f"recordings at several rates ({shares}); each is resampled to {sample_rate} Hz")]
 
 
 def _duplicates(headers: dict[Path, _Header]) -> list[Duplicate]:
@@ -444,6 +444,7 @@ def verify(
     *,
     fit: str = "error",
     strict: bool = False,
+    sample_rate: int = TARGET_RATE,
     shape: Shape = AUDIOMNIST,
     workers: int | None = None,
     progress: bool = True,
@@ -455,10 +456,12 @@ def verify(
     root : folder holding ``data/`` (or the speaker folders themselves).
     fit : the fit rule the corpus will be preprocessed with (``error``, ``trim``,
         ``trim_crop``; ``preprocess.fit`` of a profile). Under ``error`` a recording longer
-        than one second at 8 kHz is a problem; under the others the recordings to be trimmed
-        or cropped are one note with their count.
+        than the networks' 8000 samples at ``sample_rate`` is a problem; under the others the
+        recordings to be trimmed or cropped are one note with their count.
     strict : hold the corpus to ``shape`` exactly (``--strict``; the ``audiomnist`` source).
         Otherwise the corpus is checked against itself: any speakers, repetitions and rates.
+    sample_rate : the rate preprocessing resamples to (a profile's ``preprocess.sample_rate``;
+        the paper's 8 kHz by default).
     shape : the exact shape of ``strict`` (default AudioMNIST's).
     workers : threads that read and hash files (default: twice the CPU count, at most 16).
     progress : show a progress bar on stderr.
@@ -490,9 +493,9 @@ def verify(
     if target is not None:
         problems += _file_set_problems(speakers, recordings, target)
     else:
-        notes = _repetition_notes(speakers, recordings) + notes + _rate_notes(rates, folder)
+        notes = _repetition_notes(speakers, recordings) + notes + _rate_notes(rates, folder, sample_rate)
     problems += _header_problems(headers, target.rate if target else None)
-    fit_problems, fit_notes = _fit_findings(_too_long(headers), fit, folder)
+    fit_problems, fit_notes = _fit_findings(_too_long(headers, sample_rate), fit, folder, sample_rate)
     problems += fit_problems
     notes += fit_notes
 

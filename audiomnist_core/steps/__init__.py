@@ -13,9 +13,14 @@ Each step reads its inputs from the run store, calls the pure stages (``preproce
 - :mod:`.benchmark`: attribution methods under the zeroing and randomisation tests (chapter 06).
 - :mod:`.jobs`: all of it as independent jobs for many workers (``audiomnist jobs``).
 
-Every public name is re-exported here: ``from audiomnist_core import steps`` then
+:func:`declared` finds every :class:`~audiomnist_core.runs.Step` these modules declare (the tests
+generate each step's cases from it). Every public name is re-exported here: ``from audiomnist_core import steps`` then
 ``steps.train_profile(run)``.
 """
+import importlib
+import pkgutil
+
+from ..runs import Step
 from .benchmark import benchmark_fold, benchmark_profile
 from .beyond import LISTEN_FRACTIONS, audible_explanations, band_shares_fold, beyond_profile, frequency_removal_fold, time_frequency_data
 from .folds import FoldData, corpus_signals, fold_data, folds_of, skipped_tasks, subsample
@@ -38,7 +43,19 @@ from .relevance import (
 )
 from .training import Busy, curves, ensure_trained, load_model, metrics, results, run_dir, run_key, train_profile, training_runs
 
+
+
+def declared() -> dict[str, Step]:
+    """Every :class:`Step` declared at module level in a module of this package, by name."""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found.update({s.name: s for s in vars(module).values() if isinstance(s, Step)})
+    return dict(sorted(found.items()))
+
+
 __all__ = [
+    "declared",
     "benchmark_fold", "benchmark_profile",
     "LISTEN_FRACTIONS", "audible_explanations", "band_shares_fold", "beyond_profile", "frequency_removal_fold",
     "time_frequency_data",

@@ -16,7 +16,7 @@ from ..explain.dft import dft_frequencies, dft_relevance
 from ..listen import recording_gain
 from ..models import N_CLASSES, network_input
 from ..preprocess import Signals
-from ..runs import Run, Step, cached, file_hash, save_json, source_hash, status, tensor_hash
+from ..runs import Run, Step, cached, file_hash, save_json, status, tensor_hash
 from ..spectral import (BIN_STRATEGIES, bin_removal_curve, masked_resynthesis, relevance_weighted, remove_bins, stft,
                         without_most_relevant)
 from ..train import predict, resolve_device
@@ -25,14 +25,8 @@ from .relevance import LABELS, _describe_recording, _relevance_for, explain_test
 from .training import ensure_trained, load_model
 
 TASKS_INDEX = {"digits": 0, "gender": 1}  # stable integers for the seeds
-_INPUTS = ("explain.dft", "explain.analysis", "models", "preprocess", "steps.folds", "steps.beyond:_test_set")
-BAND_SHARES = Step("band shares", config=("beyond.max_per_fold", "beyond.seed", "beyond.bands_hz", "preprocess.waveform_norm"),
-                   code=_INPUTS + ("steps.beyond:band_shares_fold",))
-FREQUENCY_REMOVAL = Step(
-    "frequency removal",
-    config=("beyond.fractions", "beyond.random_draws", "beyond.max_per_fold", "beyond.seed", "preprocess.waveform_norm"),
-    code=_INPUTS + ("spectral", "steps.beyond:frequency_removal_fold"),
-)
+BAND_SHARES = Step("band shares", code=("steps.beyond",))
+FREQUENCY_REMOVAL = Step("frequency removal", code=("steps.beyond",))
 MODELS = ("audionet", "alexnet")
 # The removed fractions a listener can pick: the table's 1 % and 10 %, and half. Every level is a
 # clip per example on the page, so the profile's whole grid would weigh too much.
@@ -64,6 +58,7 @@ def _nanmean(shares: np.ndarray) -> list[float | None]:
     return means
 
 
+@BAND_SHARES.tracked
 def band_shares_fold(run: Run, task: str, fold: int, device=None) -> dict:
     """Share of positive relevance per band of ``beyond.bands_hz`` for each trained model of
     ``task`` on ``fold``'s test recordings (:func:`_test_set`): AudioNet's relevance taken to
@@ -98,6 +93,7 @@ def band_shares_fold(run: Run, task: str, fold: int, device=None) -> dict:
     return cached(run, BAND_SHARES, run.path("beyond", f"band_shares-{task}-fold{fold}.json"), key, compute)
 
 
+@FREQUENCY_REMOVAL.tracked
 def frequency_removal_fold(run: Run, task: str, fold: int, device=None) -> dict:
     """AudioNet's accuracy (%) on ``fold``'s test recordings (:func:`_test_set`) with a
     fraction of each input's real-DFT bins removed (:func:`spectral.remove_bins`), per
@@ -179,7 +175,7 @@ def beyond_profile(run: Run, device=None) -> dict:
                 "folds": list(folds),
                 "n_test": [r["n_test"] for r in per_fold],
             }
-    result["stamp"] = run.stamp(code=source_hash(BAND_SHARES.code + FREQUENCY_REMOVAL.code))
+    result["stamp"] = run.stamp(**BAND_SHARES.provenance())  # one module computes both
     save_json(run.path("beyond", "profile.json"), result)
     return result
 

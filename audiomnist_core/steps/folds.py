@@ -117,7 +117,9 @@ _FOLD_DATA_KEPT = 2  # fold data hold copies of the waveforms; keep only the lat
 
 def corpus(run: Run) -> Signals:
     """The run's :func:`corpus_signals`, decoded once per process (one corpus at a time)."""
-    key = (str(run.corpus_root), run.data, run.config.preprocess)
+    # the config's section itself in the keys (not a copy): a recording view records it read
+    # on every call, also where the memo answers
+    key = (str(run.corpus_root), run.data, run.fingerprint.digest, run.config.preprocess)
     if key not in _CORPUS:
         _CORPUS.clear()  # one corpus in memory at a time
         _CORPUS[key] = corpus_signals(run)
@@ -132,7 +134,7 @@ def fold_data(run: Run, task: str, fold: int) -> FoldData:
     folds = _folds(run, task)
     _check_fold(run, task, fold, len(folds))
     t = run.config.train
-    key = (str(run.corpus_root), run.data, run.config.preprocess, t.max_train_per_fold, t.max_eval_per_fold, t.seed, task, fold)
+    key = (str(run.corpus_root), run.data, run.fingerprint.digest, run.config.preprocess, t.max_train_per_fold, t.max_eval_per_fold, t.seed, task, fold)
     if key in _FOLD_DATA:
         return _FOLD_DATA[key]
     signals = corpus(run)

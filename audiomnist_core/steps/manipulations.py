@@ -14,7 +14,7 @@ from ..listen import Subject
 from ..models import INPUTS, N_CLASSES
 from ..perturb import STRATEGIES, frequency_scaling_accuracy, perturbation_curve
 from ..report.common import mean_std
-from ..runs import Run, Step, cached, file_hash, save_json, source_hash, status, tensor_hash
+from ..runs import Run, Step, cached, file_hash, save_json, status, tensor_hash
 from ..train import resolve_device
 from .folds import fold_data, folds_of, skipped_tasks
 from .relevance import run_composite, test_relevance
@@ -22,11 +22,8 @@ from .training import ensure_trained, load_model
 
 TASKS_INDEX = {"digits": 0, "gender": 1}  # stable integers for the seeds
 MODELS_INDEX = {"alexnet": 0, "audionet": 1}
-_INFERENCE = ("perturb", "preprocess", "models", "train:logits", "train:predict", "steps.folds")
-FREQUENCY_SCALING = Step("frequency scaling", config=("perturb.male_scale", "perturb.female_scale"),
-                         code=_INFERENCE + ("steps.manipulations:frequency_scaling_fold", "steps.manipulations:_test_set"))
-ZEROING = Step("zeroing", config=("perturb.fractions", "perturb.random_draws", "perturb.seed", "preprocess.waveform_norm"),
-               code=_INFERENCE + ("steps.manipulations:zeroing_fold", "steps.manipulations:_test_set"))
+FREQUENCY_SCALING = Step("frequency scaling", code=("steps.manipulations",))
+ZEROING = Step("zeroing", code=("steps.manipulations",))
 
 
 def _seed(*parts: int) -> int:
@@ -49,6 +46,7 @@ def _test_set(run: Run, task: str, fold: int):
     return data.test.select(idx), idx, data.mean
 
 
+@FREQUENCY_SCALING.tracked
 def frequency_scaling_fold(run: Run, fold: int, device: torch.device) -> dict:
     """Frequency scaling on one gender fold: accuracy, opposite share, unperturbed accuracy (%)."""
     checkpoint = ensure_trained(run, "alexnet", "gender", fold, device)
@@ -65,6 +63,7 @@ def frequency_scaling_fold(run: Run, fold: int, device: torch.device) -> dict:
     return cached(run, FREQUENCY_SCALING, run.path("perturb", f"frequency_scaling-fold{fold}.json"), key, compute)
 
 
+@ZEROING.tracked
 def zeroing_fold(run: Run, model_name: str, task: str, fold: int, device: torch.device) -> dict:
     """Zeroing curves of one model/task/fold: ``{strategy: [accuracy % per fraction], "unperturbed": [%], "n_test"}``."""
     checkpoint = ensure_trained(run, model_name, task, fold, device)
@@ -155,7 +154,7 @@ def perturb_profile(run, device: str | torch.device | None = None) -> dict:
         if name in paper.ZEROING_1PCT:
             entry["paper_at_1pct"] = dict(paper.ZEROING_1PCT[name])
         result["zeroing"][name] = entry
-    result["stamp"] = run.stamp(code=source_hash(FREQUENCY_SCALING.code + ZEROING.code))
+    result["stamp"] = run.stamp(**ZEROING.provenance())  # one module computes both
     save_json(run.path("perturb", "profile.json"), result)
     return result
 

@@ -23,9 +23,7 @@ from ..train import resolve_device
 from .folds import fold_data, skipped_tasks
 from .training import ensure_trained, load_model
 
-RELEVANCE = Step("relevance", config=("explain.target", "preprocess.waveform_norm"),
-                 code=("explain.lrp", "explain.rules", "explain.composites", "explain.attribution", "preprocess",
-                       "models", "steps.relevance:explain_test_set"))
+RELEVANCE = Step("relevance", code=("steps.relevance",))
 
 
 def run_composite(run, model_name: str, mean: torch.Tensor | None = None, choice: str | None = None) -> Composite:
@@ -50,6 +48,7 @@ class Explained:
     composite: str
 
 
+@RELEVANCE.tracked
 def explain_test_set(run, model_name: str, task: str, fold: int, composite: str | None = None,
                      device=None) -> Explained:
     """Relevance of every test recording of ``fold`` under the trained ``model_name`` for

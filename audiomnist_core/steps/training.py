@@ -10,10 +10,13 @@ Artifacts of a run live in ``runs/<profile>-<data>/train/<model>-<task>-fold<k>/
 - ``result.json``: test accuracy, confusion matrix, validation curve and provenance. It is
   written last, so its presence marks the run complete.
 
-A run is keyed by :func:`run_key` (the config that decides its weights) and by the code of
-:data:`STEP` (the trainer, the models, preprocessing, splits and this step's ``_train``). A
-finished run or a checkpoint of other code is trained again, with a line saying why; one
-with another config is an error, since its folder belongs to the profile's current config.
+A run is keyed by :func:`run_key` (the config that decides its weights), by the corpus's
+content (:attr:`Run.fingerprint`: every recording's path, size and hash), and by the code and
+libraries of :data:`STEP` (every project module this one imports, transitively, and the
+versions of the libraries they import). A finished run or a checkpoint made on another corpus,
+by other code or other libraries is trained again, with a line saying why ("the corpus changed
+(2 recordings added, 1 changed, 0 removed)"); one with another config is an error, since its
+folder belongs to the profile's current config.
 """
 from __future__ import annotations
 
@@ -30,8 +33,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import provenance
 from ..config import Schedule, key_fields
-from ..data import GENDERS
+from ..data import GENDERS, describe_change
 from ..errors import AudiomnistError
 from ..models import INPUTS, N_CLASSES, build
 from ..preprocess import INPUT_LENGTH
@@ -50,9 +54,13 @@ LOCK = "train.lock"  # held while a process trains the run: "<host> <pid>"
 WAIT_SECONDS = 2.0  # how often a waiting job looks whether another process finished the run
 POSTFIX_SECONDS = 1.0  # refresh the progress bar's loss/accuracy at most this often (a device sync)
 
-# What decides a run's weights besides its config (run_key): the code of these.
-STEP = Step("train", config=("data", "preprocess", "train"),
-            code=("train", "models", "preprocess", "splits", "data.corpus", "steps.folds", "steps.training:_train"))
+# What decides a run's weights besides its config (run_key) and its corpus: the code of this
+# module's import closure and the libraries it imports.
+STEP = Step("train", code=("steps.training",))
+
+# Config entries training reads that do not decide the weights, so run_key leaves them out:
+# where and how often it checkpoints, on which device it runs.
+NOT_DECIDING = ("train.checkpoint_every", "train.device", "train.channels_last")
 
 Log = Callable[[str], None]
 
@@ -119,18 +127,33 @@ def _finished(run: Run, model: str, task: str, fold: int) -> dict | None:
     return result
 
 
-def _stale(result: dict) -> str | None:
-    """Why a finished result is not one of the current code (None: it is)."""
-    made_by = result.get("stamp", {}).get("code")
-    if made_by == STEP.code_hash():
-        return None
-    return why_stale({"step": STEP.name, "code": made_by}, {"step": STEP.name, "code": STEP.code_hash()})
+def _made_by(record: dict) -> dict:
+    """What made a result or checkpoint: its code hash, libraries and corpus fingerprint."""
+    return {"code": record.get("code"), "libraries": record.get("libraries"), "corpus": record.get("corpus")}
+
+
+def made_now(run: Run) -> dict:
+    """What weights trained now would be made by: :meth:`Step.provenance` and the corpus."""
+    return {**STEP.provenance(), "corpus": run.fingerprint.digest}
+
+
+def _stale(run: Run, made_by: dict) -> str | None:
+    """Why weights made by ``made_by`` (:func:`_made_by`) are not those the current code,
+    libraries and corpus would make (None: they are)."""
+    now = made_now(run)
+    reason = why_stale({"step": STEP.name, **made_by}, {"step": STEP.name, **now})
+    if reason is not None:
+        return reason
+    if made_by.get("corpus") != now["corpus"]:
+        return describe_change(made_by.get("corpus"), run.fingerprint, run.cache_dir())
+    return None
 
 
 def _complete(run: Run, model: str, task: str, fold: int) -> dict | None:
-    """The result of a finished run with the current configuration and code, else None."""
+    """The result of a finished run with the current configuration, code, libraries and
+    corpus, else None."""
     result = _finished(run, model, task, fold)
-    return None if result is None or _stale(result) else result
+    return None if result is None or _stale(run, _made_by(result.get("stamp", {}))) else result
 
 
 class Busy(AudiomnistError):
@@ -238,7 +261,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     """Train (or resume) one run to the end, test it and write its artifacts; the result."""
     t = run.config.train
     schedule = _schedule(run, model, task)
-    key, code = run_key(run, model, task), STEP.code_hash()
+    key, made = run_key(run, model, task), made_now(run)
     folder = run_dir(run, model, task, fold)
     data = fold_data(run, task, fold)
     mean = data.mean if INPUTS[model] == "spectrogram" else None
@@ -250,9 +273,10 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
     folder.mkdir(parents=True, exist_ok=True)
     state = _load_checkpoint(folder, log)
     if state is not None:
-        if state["key"] == key and state.get("code") != code:
-            log(f"{model}/{task} fold {fold}: the checkpoint at iteration {state['iteration']} was written by other "
-                f"code ({state.get('code')} -> {code}); training from the start")
+        stale = _stale(run, _made_by(state)) if state["key"] == key else None
+        if stale is not None:
+            log(f"{model}/{task} fold {fold}: the checkpoint at iteration {state['iteration']} is not one of this "
+                f"run: {stale}; training from the start")
             state = None
         elif state["key"] != key:
             raise AudiomnistError(
@@ -288,7 +312,7 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
                         log(f"{model}/{task} fold {fold}: iteration {it}/{schedule.iterations}, validation accuracy "
                             f"{record['val_accuracy']:.1f} %, {trainer.seconds:.0f} s")
                 if it % t.checkpoint_every == 0 or done:
-                    _save_checkpoint(folder, {**trainer.state_dict(), "key": key, "code": code})
+                    _save_checkpoint(folder, {**trainer.state_dict(), "key": key, **made})
                 bar.update(1)
                 if progress and time.monotonic() - last_postfix > POSTFIX_SECONDS:
                     loss, acc = trainer.running("bar")
@@ -321,7 +345,9 @@ def _train(run: Run, model: str, task: str, fold: int, device: torch.device, *, 
         "validation": [{"iteration": m["iteration"], "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]} for m in trainer.metrics],
         "speakers": data.speakers.to_dict(),
         "train_seconds": trainer.seconds, "device": str(device),
-        "stamp": run.stamp(code=code, fit=corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
+        # every config entry training read; tests check that each is in run_key or NOT_DECIDING
+        "config_read": provenance.minimal(provenance.open_reads()),
+        "stamp": run.stamp(**made, fit=corpus(run).fit_report(run.config.preprocess.fit, run.config.preprocess.sample_rate).to_dict()),
     }
     save_json(folder / RESULT, result)
     (folder / PREVIOUS).unlink(missing_ok=True)  # the run is complete; the final checkpoint stays
@@ -370,16 +396,25 @@ def ensure_trained(run: Run, model: str, task: str, fold: int, device: str | tor
     A run finished by other code is trained again, after a line saying so. Raises
     :class:`Busy` when another process is training that run now, or with ``wait=True`` waits
     for that process and uses its result (the jobs of :mod:`.jobs` wait on each other so).
+
+    Called from another step, what training reads of the config counts for that step only
+    through the checkpoint it hashes (:func:`provenance.detached`).
     """
+    with provenance.detached():
+        return _ensure_trained(run, model, task, fold, device, progress=progress, log=log, wait=wait)
+
+
+def _ensure_trained(run: Run, model: str, task: str, fold: int, device, *, progress: bool, log: Log, wait: bool) -> Path:
     folder = run_dir(run, model, task, fold)
     while _complete(run, model, task, fold) is None:
         try:
-            with run_lock(folder):
+            with run_lock(folder), provenance.tracking(run):  # what training reads: config_read
                 finished = _finished(run, model, task, fold)  # another process may have just finished it
-                if finished is not None and not _stale(finished):
+                stale = None if finished is None else _stale(run, _made_by(finished.get("stamp", {})))
+                if finished is not None and stale is None:
                     break
                 if finished is not None:
-                    log(f"{model}/{task} fold {fold}: retraining: {_stale(finished)}")
+                    log(f"{model}/{task} fold {fold}: retraining: {stale}")
                 dev = resolve_device(device or run.config.train.device)
                 result = _train(run, model, task, fold, dev, progress=progress, log=log)
                 log(f"{model}/{task} fold {fold}: test accuracy {result['test_accuracy']:.2f} % "
