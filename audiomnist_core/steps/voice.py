@@ -174,6 +174,7 @@ def export_web(run: Run, out: Path, *, log=print) -> dict:
     preprocessing constants, class names, composites, weight storages and their agreement, the
     run's label and stamp. Returns the manifest."""
     from ..web.export import export_explainer
+    from ..web.page import copy_scripts
     from .folds import fold_data as _fold_data
     from .training import STEP
 
@@ -209,5 +210,6 @@ def export_web(run: Run, out: Path, *, log=print) -> dict:
         "stamp": {k: v for k, v in run.stamp(code=STEP.code_hash()).items() if k != "config"},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    copy_scripts(out)
     log(f"export-web: {len(models)} networks, {manifest['bytes'] / 1e6:.1f} MB in all, written to {out}")
     return manifest
