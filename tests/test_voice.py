@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from voice_run import write_profile
 
 from audiomnist_core import cli
 from audiomnist_core.config import PreprocessConfig
@@ -16,23 +15,18 @@ from audiomnist_core.data import index_recordings, read_metadata, read_wav
 from audiomnist_core.explain import make_composite, relevance
 from audiomnist_core.models import build, network_input
 from audiomnist_core.preprocess import load_signals
-from audiomnist_core.runs import open_run
-from audiomnist_core.steps import train_profile, voice
+from audiomnist_core.steps import voice
 from audiomnist_core.voice import VoiceError, centred_offset, prepare
 from audiomnist_core.web.export import Agreement, agreement, cosine, export_explainer, onnx_bytes, run_onnx, top_overlap
 from audiomnist_core.web.graph import ExplainGraph
 
 
-@pytest.fixture(scope="module")
-def tiny(synth_corpus, tmp_path_factory):
-    """The tiny run of ``voice_run`` trained (``AUDIOMNIST_RUNS`` set for the module)."""
-    root = tmp_path_factory.mktemp("voice")
-    profile = write_profile(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUDIOMNIST_RUNS", str(root / "runs"))
-        run = open_run(str(profile), str(synth_corpus), log=lambda *a: None)
-        train_profile(run, progress=False, log=lambda *a: None)
-        yield run, profile
+@pytest.fixture
+def tiny(voice_tiny_run, monkeypatch):
+    """The tiny trained run of ``voice_run``, its run store in ``AUDIOMNIST_RUNS``."""
+    run, profile = voice_tiny_run
+    monkeypatch.setenv("AUDIOMNIST_RUNS", str(run.root.parent))
+    return run, profile
 
 
 # --- preprocessing one recording ----------------------------------------------------------------
@@ -137,7 +131,7 @@ def test_explain_prints_a_line_per_model(tiny, capsys, real_sample):
 # --- the exportable LRP graph -------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["alexnet", "audionet"])
-@pytest.mark.parametrize("composite", ["default", "epsilon", "epsilon_alpha2_beta1_flat", "epsilon_plus_flat"])
+@pytest.mark.parametrize("composite", ["default", "epsilon_alpha2_beta1_flat"])
 def test_the_graph_computes_explain_relevance(model, composite):
     torch.manual_seed(0)
     net = build(model, "digits", init="glorot").eval()
@@ -184,3 +178,17 @@ def test_agreement_measures():
     assert Agreement(20, 20, 5e-4, 0.995, 0.95).passes()
     assert not Agreement(20, 19, 0.0, 1.0, 1.0).passes() and not Agreement(20, 20, 2e-3, 1.0, 1.0).passes()
     assert not Agreement(20, 20, 0.0, 0.98, 1.0).passes() and not Agreement(20, 20, 0.0, 1.0, 0.85).passes()
+
+
+def test_the_label_says_which_networks_and_warns_on_the_synthetic_corpus():
+    from audiomnist_core.web.page import runs_label, section_html
+
+    manifest = {"models": {"audionet/digits": {}, "alexnet/digits": {}, "audionet/gender": {}}, "synthetic": True,
+                "data": "synthetic", "profile": "quick", "fold": 0, "bytes": 5e7,
+                "preprocess": {"sample_rate": 8000, "fit": "error"}}
+    label = runs_label(manifest)
+    assert label.startswith("Runs AudioNet and AlexNet for digits and gender, trained by profile 'quick' on the SYNTHETIC corpus, fold 0.")
+    assert "espeak" in label and "not people" in label
+    assert "espeak" not in runs_label({**manifest, "synthetic": False, "data": "audiomnist"})
+    page = section_html(manifest)
+    assert label.replace("'", "&#x27;") in page and 'src="../_static/voice/voice.js"' in page and "centred" in page
