@@ -190,8 +190,7 @@ def cmd_export_web(args) -> int:
     from .steps import voice
 
     run = _open_run(args)
-    out = args.output or Path(run.root) / "web"
-    voice.export_web(run, out, log=_log)
+    voice.export_web(run, args.output, log=_log)
     return 0
 
 

@@ -3,6 +3,7 @@ models of the run answer (fold 0 of each trained model x task), their weights an
 means from the run store, and the explanation of each file by :mod:`audiomnist_core.voice`."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,9 @@ from ..data import read_wav
 from ..errors import AudiomnistError
 from ..explain.composites import describe
 from ..models import INPUTS
-from ..runs import Run
+from ..runs import Run, file_hash, source_hash
 from ..voice import explain_inputs, network_inputs, prepare
+from ..web.page import copy_scripts
 from .folds import fold_data, skipped_tasks
 from .relevance import LABELS, run_composite
 from .training import MODEL, _pairs, load_model, run_dir
@@ -65,19 +67,19 @@ def training_mean(run: Run, model: str, task: str, fold: int = FOLD) -> torch.Te
     return mean.float() if mean is not None else fold_data(run, task, fold).mean
 
 
-def voice_model(run: Run, model: str, task: str, fold: int = FOLD) -> VoiceModel:
+def voice_model(run: Run, model: str, task: str, fold: int = FOLD, *, train: bool = False) -> VoiceModel:
     """The tested network of ``model``/``task`` (fold ``fold``) on the CPU with its training
-    mean and the chapters' composite (:func:`run_composite`); an error naming the training
-    command where the run has not been trained."""
-    net = load_model(run, model, task, fold, "cpu", train=False)
+    mean and the chapters' composite (:func:`run_composite`). An untrained run is trained first
+    with ``train=True``, else an error naming the training command."""
+    net = load_model(run, model, task, fold, "cpu", train=train)
     mean = training_mean(run, model, task, fold)
     composite = run_composite(run, model, mean)
     return VoiceModel(model, task, fold, net, mean, composite, list(LABELS[task]), run.config.preprocess.waveform_norm)
 
 
-def voice_models(run: Run, model: str | None = None, task: str | None = None) -> list[VoiceModel]:
+def voice_models(run: Run, model: str | None = None, task: str | None = None, *, train: bool = False) -> list[VoiceModel]:
     """:func:`voice_model` of every pair of :func:`voice_pairs`."""
-    return [voice_model(run, m, k) for m, k in voice_pairs(run, model, task)]
+    return [voice_model(run, m, k, train=train) for m, k in voice_pairs(run, model, task)]
 
 
 def explain_recording(models: Sequence[VoiceModel], samples: np.ndarray, sample_rate: int, cfg, name: str) -> dict:
@@ -115,8 +117,21 @@ def explain_files(run: Run, paths: Sequence[str | Path], model: str | None = Non
 # --- the networks for the page (`audiomnist export-web`) ---------------------------------------
 
 MANIFEST = "voice.json"
+# The code an export depends on: a change to it (or to a model file) exports again.
+EXPORT_CODE = ("voice", "web", "steps.voice", "explain.rules", "explain.composites", "preprocess", "models")
 CHECK_RECORDINGS = 32  # test recordings of the fold on which each exported graph is checked
 PAGE_RECORDINGS = 10  # test recordings the page offers to pick (one per class where it can)
+
+
+def web_dir(run: Run) -> Path:
+    """Where the run's export for the page lives: ``runs/<profile>-<data>/web``."""
+    return run.path("web")
+
+
+def page_manifest(run: Run) -> dict | None:
+    """The manifest of the run's export (:func:`export_web`), or None where there is none."""
+    path = web_dir(run) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def preprocess_constants(run: Run) -> dict:
@@ -166,23 +181,42 @@ def _page_recordings(run: Run, out: Path, log) -> list[dict]:
     return entries
 
 
-def export_web(run: Run, out: Path, *, log=print) -> dict:
+def export_key(run: Run) -> dict:
+    """What decides the exported folder: the model files of fold 0, the preprocessing and
+    explanation config and the code of :data:`EXPORT_CODE`."""
+    files = {f"{m}/{k}": file_hash(run_dir(run, m, k, FOLD) / MODEL) for m, k in voice_pairs(run)}
+    config = {"preprocess": dataclasses.asdict(run.config.preprocess), "composites": run.config.explain.composites}
+    return {"models": files, "config": json.loads(json.dumps(config, default=str)), "code": source_hash(EXPORT_CODE)}
+
+
+def export_web(run: Run, out: Path | None = None, *, train: bool = False, log=print) -> dict:
     """Write the page's networks into ``out``: per trained model x task (fold 0) the network and
     its LRP pass as ONNX (``<model>-<task>.onnx``, :func:`web.export.export_explainer`, checked
     on the fold's test recordings), AlexNet's training mean (``<model>-<task>-mean.f32``, float32
     little-endian, 227 x 227 row-major), a few test recordings, and :data:`MANIFEST` with the
     preprocessing constants, class names, composites, weight storages and their agreement, the
-    run's label and stamp. Returns the manifest."""
+    run's label and stamp. Returns the manifest.
+
+    ``out`` defaults to :func:`web_dir`; an export whose :func:`export_key` is unchanged is
+    kept. ``train=True`` trains missing runs first."""
     from ..web.export import export_explainer
-    from ..web.page import copy_scripts
     from .folds import fold_data as _fold_data
     from .training import STEP
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out) if out is not None else web_dir(run)
     constants = preprocess_constants(run)
+    loaded = voice_models(run, train=train)
+    key = export_key(run)
+    previous = out / MANIFEST
+    if previous.is_file() and (out / "voice.js").is_file():
+        manifest = json.loads(previous.read_text())
+        if manifest.get("key") == key and all((out / m["file"]).is_file() for m in manifest["models"].values()):
+            copy_scripts(out)  # the page's scripts are not part of the key: always the current ones
+            log(f"export-web: {out} is up to date ({manifest['bytes'] / 1e6:.1f} MB), kept")
+            return manifest
+    out.mkdir(parents=True, exist_ok=True)
     models = {}
-    for vm in voice_models(run):
+    for vm in loaded:
         test = _fold_data(run, vm.task, vm.fold).test
         x = network_inputs(vm.model, test.waves[:CHECK_RECORDINGS], vm.mean, vm.norm)
         reference = explain_inputs(vm.net, x, vm.composite)
@@ -207,7 +241,7 @@ def export_web(run: Run, out: Path, *, log=print) -> dict:
         "fold": FOLD, "preprocess": constants, "models": models,
         "recordings": _page_recordings(run, out, log),
         "bytes": sum(m["bytes"] for m in models.values()),
-        "stamp": {k: v for k, v in run.stamp(code=STEP.code_hash()).items() if k != "config"},
+        "stamp": {k: v for k, v in run.stamp(code=STEP.code_hash()).items() if k != "config"}, "key": key,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     copy_scripts(out)

@@ -50,5 +50,6 @@ def section_html(manifest: dict, base: str = PAGE_BASE) -> str:
     return Template((STATIC / "voice.html").read_text()).substitute(
         id=f"audiomnist-voice-{uuid.uuid4().hex[:8]}", base=html.escape(base, quote=True),
         runs=html.escape(runs), label=html.escape(runs_label(manifest)),
-        waiting=html.escape(f"The networks ({manifest['bytes'] / 1e6:.0f} MB) load when you first ask for an explanation."),
+        waiting=html.escape("This section runs on the book's published page, which serves the networks. Where its "
+                            "buttons find nothing to load (Jupyter, Colab), the cells below explain a recording with Python."),
     )

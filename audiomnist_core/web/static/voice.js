@@ -701,6 +701,7 @@
     });
     manifest().then(function (m) {
       m.recordings.forEach(function (r, k) { pick.appendChild(el("option", {value: String(k)}, r.title)); });
+      say("The networks (" + Math.round(m.bytes / 1e6) + " MB) load when you first ask for an explanation.");
     }).catch(function (err) { say(err.message, true); });
     pickButton.addEventListener("click", function () {
       manifest().then(function (m) {
