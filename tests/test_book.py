@@ -368,7 +368,7 @@ def test_config_and_toc_of_the_book():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_dataset", "book/02_training", "book/03_relevance",
                                       "book/04_manipulations", "book/05_beyond", "book/06_benchmark",
-                                      "book/reproduction-notes"]
+                                      "book/07_voice", "book/reproduction-notes"]
 
 
 def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_configured_repository():
