@@ -426,10 +426,14 @@
     return manifest().then(function (m) {
       var c = m.preprocess, out = {};
       return names(m).reduce(function (chain, name) {
+        var started;
         return chain.then(function () { return session(name); }).then(function () {
-          var entry = m.models[name], x = networkInput(entry, name, prepared.wave, c);
+          started = performance.now();
+          var entry = m.models[name], db = entry.input === "spectrogram" ? spectrogram(prepared.wave, c) : null;
+          var x = db ? minus(db, means[name]) : waveformInput(prepared.wave, c);
           return run(name, entry, [x]).then(function (r) {
-            out[name] = {prediction: r[0].prediction, probabilities: r[0].probabilities, relevance: r[0].relevance, input: x};
+            out[name] = {prediction: r[0].prediction, probabilities: r[0].probabilities, relevance: r[0].relevance, input: x, db: db,
+                         seconds: (performance.now() - started) / 1000};
           });
         });
       }, Promise.resolve()).then(function () { return out; });
@@ -476,7 +480,9 @@
   function audible(m, prepared, explained) {
     var c = m.preprocess, out = {};
     return names(m).reduce(function (chain, name) {
+      var started;
       return chain.then(function () {
+        started = performance.now();
         var entry = m.models[name], e = explained[name], r = e.relevance, waves, inputs;
         if (entry.input === "waveform") {
           var x = e.input, unit = unitPositive(r), drop = mostRelevant(r, FRACTION), peakX = 0, peakW = 0, i;
@@ -499,7 +505,7 @@
         return run(name, entry, inputs).then(function (res) {
           out[name] = {input: {wave: prepared.wave, prediction: e.prediction},
                        weighted: {wave: waves[0], prediction: res[0].prediction},
-                       removed: {wave: waves[1], prediction: res[1].prediction}};
+                       removed: {wave: waves[1], prediction: res[1].prediction}, seconds: (performance.now() - started) / 1000};
         });
       });
     }, Promise.resolve()).then(function () { return out; });
@@ -579,13 +585,16 @@
     }
   }
 
-  // AlexNet: the relevance over the spectrogram (frequency up, time right), Fig. 1's colour map.
-  function drawSpectrogram(canvas, r, F, T) {
+  // AlexNet: the spectrogram in grey (dB, -80 to 0) with the relevance on top in Fig. 1's
+  // colour map, the more opaque the larger |relevance| (plots.relevance.overlay); frequency up.
+  function drawSpectrogram(canvas, db, r, F, T, topDb) {
     var g = canvas.getContext("2d"), img = g.createImageData(T, F), pr = peakAbs(r);
     for (var f = 0; f < F; f++) {
       for (var t = 0; t < T; t++) {
-        var rgb = bwr(r[f * T + t] / pr), o = ((F - 1 - f) * T + t) * 4;
-        img.data[o] = rgb[0]; img.data[o + 1] = rgb[1]; img.data[o + 2] = rgb[2]; img.data[o + 3] = 255;
+        var k = f * T + t, u = r[k] / pr, rgb = bwr(u), alpha = Math.sqrt(Math.abs(u)), o = ((F - 1 - f) * T + t) * 4;
+        var grey = 255 * Math.max(0, Math.min(1, (db[k] + topDb) / topDb));
+        for (var ch = 0; ch < 3; ch++) { img.data[o + ch] = Math.round(alpha * rgb[ch] + (1 - alpha) * grey); }
+        img.data[o + 3] = 255;
       }
     }
     canvas.width = T; canvas.height = F;
@@ -627,9 +636,9 @@
       var canvas = el("canvas", {width: "454", height: "120", "class": "voice-map",
                                  "aria-label": "relevance of " + entry.classes[e.prediction] + " (red: for, blue: against)"});
       if (entry.input === "waveform") { drawWaveform(canvas, e.input, e.relevance); }
-      else { drawSpectrogram(canvas, e.relevance, c.freq_bins, c.time_frames); }
+      else { drawSpectrogram(canvas, e.db, e.relevance, c.freq_bins, c.time_frames, c.top_db); }
       card.appendChild(el("div", {"class": "voice-caption"}, "Relevance of \u201c" + entry.classes[e.prediction] + "\u201d " +
-        (entry.input === "waveform" ? "over the waveform" : "over the spectrogram (0\u20134 kHz up, one second across)") +
+        (entry.input === "waveform" ? "over the waveform" : "over its spectrogram (grey; 0\u20134 kHz up, one second across)") +
         ": red for it, blue against it."));
       card.appendChild(canvas);
       var players = el("div", {"class": "voice-players"}), s = sounds[name];
@@ -666,7 +675,11 @@
             var ms = performance.now() - started;
             root.setAttribute("data-seconds", String(ms / 1000));
             root.setAttribute("data-state", "done");
-            A.last = {seconds: ms / 1000, predictions: Object.keys(explained).reduce(function (o, k) { o[k] = explained[k].prediction; return o; }, {})};
+            var keys = Object.keys(explained);
+            A.last = {seconds: ms / 1000,
+                      predictions: keys.reduce(function (o, k) { o[k] = explained[k].prediction; return o; }, {}),
+                      // per network: its explanation, then its two audible explanations with their predictions
+                      modelSeconds: keys.reduce(function (o, k) { o[k] = {explain: explained[k].seconds, audible: sounds[k].seconds}; return o; }, {})};
             say("Explained in " + (ms / 1000).toFixed(2) + " s.");
           });
         });

@@ -80,28 +80,33 @@ def _fake_microphone_wav(run, path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(site, chromium, tmp_path_factory):
-    """The chapter's page in Chromium with a fake microphone that plays ``mic.wav``; the
-    console's errors and the page's uncaught exceptions collected in ``page.problems``."""
+def playwright():
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(site, chromium, playwright, tmp_path_factory):
+    """The chapter's page in Chromium with a fake microphone that plays ``mic.wav``; the
+    console's errors and the page's uncaught exceptions collected in ``page.problems``."""
     _, url, _, mic = site
     executable, flags = chromium
     args = flags + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required"]
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-voice")), executable_path=str(executable),
-            headless=True, args=args, viewport={"width": 1280, "height": 900},
-        )
-        tab = context.new_page()
-        tab.problems = []
-        tab.on("console", lambda m: tab.problems.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: tab.problems.append(str(e)))
-        tab.goto(url)
-        tab.wait_for_function("() => window.audiomnist && window.audiomnist.explain")
-        yield tab
-        context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-voice")), executable_path=str(executable),
+        headless=True, args=args, viewport={"width": 1280, "height": 900},
+    )
+    tab = context.new_page()
+    tab.problems = []
+    tab.on("console", lambda m: tab.problems.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.problems.append(str(e)))
+    tab.goto(url)
+    tab.wait_for_function("() => window.audiomnist && window.audiomnist.explain")
+    yield tab
+    context.close()
 
 
 def _samples(path) -> tuple[list[float], int]:
@@ -192,23 +197,26 @@ def test_the_microphone_gets_the_prediction_of_the_file(site, page):
     page.wait_for_function("() => window.audiomnist.last && document.querySelector('.audiomnist-voice').dataset.state === 'done'")
     by_file = page.evaluate("() => window.audiomnist.last")
     assert by_mic["predictions"] == by_file["predictions"]
-    _record({"seconds_stop_to_explanation": {"microphone_first": by_mic["seconds"], "file_again": by_file["seconds"]}})
+    _record({"seconds_stop_to_explanation": {"microphone_first": by_mic["seconds"], "file_again": by_file["seconds"]},
+             "seconds_per_network_file_again": by_file["modelSeconds"]})
     assert page.problems == []
 
 
-def test_a_refused_microphone_says_so(site, chromium):
-    from playwright.sync_api import sync_playwright
-
+def test_a_refused_microphone_says_so(site, chromium, playwright):
+    """Without the fake prompt that grants it, the reader refuses the microphone: one sentence,
+    the button off, the other choices still there."""
     _, url, _, _ = site
     executable, flags = chromium
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(executable), headless=True,
-                                    args=flags + ["--use-fake-device-for-media-stream", "--deny-permission-prompts"])
+    browser = playwright.chromium.launch(executable_path=str(executable), headless=True,
+                                         args=flags + ["--use-fake-device-for-media-stream", "--deny-permission-prompts"])
+    try:
         tab = browser.new_page()
         tab.goto(url)
         tab.locator("[data-role=record]").click()
         tab.wait_for_function("() => document.querySelector('[data-role=mic]').textContent.length > 0")
         text = tab.locator("[data-role=mic]").inner_text()
+        assert tab.locator("[data-role=record]").is_disabled() and tab.locator("[data-role=file]").is_enabled()
+    finally:
         browser.close()
     assert "refused" in text and "choose a file" in text
 
