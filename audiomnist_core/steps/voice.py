@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -157,12 +158,8 @@ def preprocess_constants(run: Run) -> dict:
 def _page_recordings(run: Run, out: Path, log) -> list[dict]:
     """Copy up to :data:`PAGE_RECORDINGS` test recordings of the first task's fold 0 (one per
     digit where it can) into ``out/recordings``; their titles for the page."""
-    import shutil
-
-    from .folds import fold_data as _fold_data
-
     task = next(k for _, k in voice_pairs(run))
-    test = _fold_data(run, task, FOLD).test
+    test = fold_data(run, task, FOLD).test
     chosen, seen = [], set()
     for i in range(len(test)):
         key = int(test.digit[i])
@@ -199,8 +196,7 @@ def export_web(run: Run, out: Path | None = None, *, train: bool = False, log=pr
 
     ``out`` defaults to :func:`web_dir`; an export whose :func:`export_key` is unchanged is
     kept. ``train=True`` trains missing runs first."""
-    from ..web.export import export_explainer
-    from .folds import fold_data as _fold_data
+    from ..web.export import export_explainer  # needs onnx and onnxruntime (the web extra)
     from .training import STEP
 
     out = Path(out) if out is not None else web_dir(run)
@@ -217,7 +213,7 @@ def export_web(run: Run, out: Path | None = None, *, train: bool = False, log=pr
     out.mkdir(parents=True, exist_ok=True)
     models = {}
     for vm in loaded:
-        test = _fold_data(run, vm.task, vm.fold).test
+        test = fold_data(run, vm.task, vm.fold).test
         x = network_inputs(vm.model, test.waves[:CHECK_RECORDINGS], vm.mean, vm.norm)
         reference = explain_inputs(vm.net, x, vm.composite)
         exported = export_explainer(vm.net, vm.composite, x, reference)

@@ -371,14 +371,17 @@
     return ortPromise;
   }
 
+  // AlexNet's training mean (float32, 227 x 227 frequency-major) into means[name], once.
+  function loadMean(name, entry) {
+    if (!entry.mean || means[name]) { return Promise.resolve(); }
+    return fetch(BASE + entry.mean).then(function (r) { return r.arrayBuffer(); }).then(function (b) { means[name] = new Float32Array(b); });
+  }
+
   function session(name) {
     if (!sessions[name]) {
       sessions[name] = manifest().then(function (m) {
         var entry = m.models[name];
-        var meanPromise = entry.mean
-          ? fetch(BASE + entry.mean).then(function (r) { return r.arrayBuffer(); }).then(function (b) { means[name] = new Float32Array(b); })
-          : Promise.resolve();
-        return Promise.all([runtime(m), meanPromise]).then(function (r) {
+        return Promise.all([runtime(m), loadMean(name, entry)]).then(function (r) {
           return r[0].InferenceSession.create(BASE + entry.file, {executionProviders: ["wasm"], graphOptimizationLevel: "all"});
         });
       });
@@ -451,10 +454,7 @@
       var prepared = prepare(samples, sampleRate, m.preprocess), out = {};
       return Promise.all(names(m).map(function (name) {
         var entry = m.models[name];
-        var ready = entry.mean && !means[name]
-          ? fetch(BASE + entry.mean).then(function (r) { return r.arrayBuffer(); }).then(function (b) { means[name] = new Float32Array(b); })
-          : Promise.resolve();
-        return ready.then(function () { out[name] = Array.from(networkInput(entry, name, prepared.wave, m.preprocess)); });
+        return loadMean(name, entry).then(function () { out[name] = Array.from(networkInput(entry, name, prepared.wave, m.preprocess)); });
       })).then(function () { return {prepared: {offset: prepared.offset, length: prepared.length, fit: prepared.fit}, inputs: out}; });
     });
   };
