@@ -14,6 +14,7 @@ training means) is :mod:`audiomnist_core.steps.voice`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,16 +77,28 @@ def fit_recording(clip: np.ndarray, cfg: PreprocessConfig, name: str = "the reco
     return fit
 
 
-def prepare(samples: np.ndarray, sample_rate: int, cfg: PreprocessConfig, name: str = "the recording") -> Prepared:
+PAGE_FIT = "trim_crop"  # the page's rule for a recording that the profile's fit leaves too long
+
+
+def prepare(samples: np.ndarray, sample_rate: int, cfg: PreprocessConfig, name: str = "the recording", *,
+            longer: str | None = None) -> Prepared:
     """A recording ``(T,)`` (int16 scale, any rate) as the networks get it: resampled
-    (:func:`resample_recording`), fitted (:func:`fit_recording`) and centred in 8000 zeros."""
+    (:func:`resample_recording`), fitted (:func:`fit_recording`) and centred in 8000 zeros.
+
+    ``longer``: a ``preprocess.fit`` for a clip that ``cfg.fit`` leaves longer than one second
+    (the page's :data:`PAGE_FIT`, since its microphone records 1.5 s); None: that is an error."""
     x = np.asarray(samples)
     if x.ndim != 1 or x.size == 0:
         raise VoiceError(f"{name}: expected one channel of samples, got an array of shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise VoiceError(f"{name}: holds samples that are not finite numbers")
     clip = resample_recording(x, sample_rate, cfg)
-    fit = fit_recording(clip, cfg, name)
+    try:
+        fit = fit_recording(clip, cfg, name)
+    except VoiceError:
+        if longer is None:
+            raise
+        fit = fit_recording(clip, dataclasses.replace(cfg, fit=longer), name)
     length = fit.end - fit.start
     off = centred_offset(length)
     wave = np.zeros(INPUT_LENGTH, dtype=np.float32)

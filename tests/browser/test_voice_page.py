@@ -28,7 +28,7 @@ from audiomnist_core.data import read_wav
 from audiomnist_core.runs import repo_root
 from audiomnist_core.steps import voice
 from audiomnist_core.steps.folds import fold_data
-from audiomnist_core.voice import explain_inputs, network_inputs, prepare
+from audiomnist_core.voice import PAGE_FIT, explain_inputs, network_inputs, prepare
 from audiomnist_core.web.export import MIN_COSINE, MIN_TOP1, PROB_TOL, cosine, top_overlap
 from audiomnist_core.web.page import runs_label, section_html
 
@@ -180,13 +180,20 @@ def test_the_page_explains_as_python(site, page):
 
 
 def test_the_microphone_gets_the_prediction_of_the_file(site, page):
-    _, _, manifest, mic = site
+    """A digit through the fake microphone: the page's predictions are the library's on the
+    samples it recorded, and those of the same sound given as a file; then a test recording."""
+    run, _, manifest, mic = site
     root = page.locator(".audiomnist-voice")
     label = root.locator(".voice-label").inner_text()
     assert label == runs_label(manifest) and "profile 'voice-tiny'" in label and "fold 0" in label
     page.locator("[data-role=record]").click()
     page.wait_for_function("() => document.querySelector('.audiomnist-voice').dataset.state === 'done'", timeout=60_000)
     by_mic = page.evaluate("() => window.audiomnist.last")
+    recorded = page.evaluate("() => ({x: Array.from(window.audiomnist.recorded.samples), rate: window.audiomnist.recorded.sampleRate})")
+    prepared = prepare(np.array(recorded["x"]), recorded["rate"], run.config.preprocess, "the recording", longer=PAGE_FIT)
+    for vm in voice.voice_models(run):  # the page's answer on what it recorded is the library's
+        x = network_inputs(vm.model, prepared.wave[None], vm.mean, vm.norm)
+        assert by_mic["predictions"][vm.name] == int(explain_inputs(vm.net, x, vm.composite).prediction[0]), vm.name
     shot = built_html().parent / "screenshots" / "voice-microphone.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     root.screenshot(path=str(shot))
@@ -197,6 +204,11 @@ def test_the_microphone_gets_the_prediction_of_the_file(site, page):
     page.wait_for_function("() => window.audiomnist.last && document.querySelector('.audiomnist-voice').dataset.state === 'done'")
     by_file = page.evaluate("() => window.audiomnist.last")
     assert by_mic["predictions"] == by_file["predictions"]
+    page.evaluate("() => { document.querySelector('.audiomnist-voice').dataset.state = 'idle'; window.audiomnist.last = null; }")
+    page.locator("[data-role=pick]").select_option("1")  # one of the book's test recordings
+    page.locator("[data-role=pick-go]").click()
+    page.wait_for_function("() => window.audiomnist.last && document.querySelector('.audiomnist-voice').dataset.state === 'done'")
+    assert manifest["recordings"][1]["title"] and set(page.evaluate("() => window.audiomnist.last")["predictions"]) == set(manifest["models"])
     _record({"seconds_stop_to_explanation": {"microphone_first": by_mic["seconds"], "file_again": by_file["seconds"]},
              "seconds_per_network_file_again": by_file["modelSeconds"]})
     assert page.problems == []

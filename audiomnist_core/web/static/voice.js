@@ -740,6 +740,7 @@
       meter.style.width = "0%";
       var n = r.chunks.reduce(function (s, c) { return s + c.length; }, 0), samples = new Float64Array(n), at = 0;
       r.chunks.forEach(function (c) { for (var i = 0; i < c.length; i++) { samples[at + i] = 32768 * c[i]; } at += c.length; });
+      A.recorded = {samples: samples, sampleRate: r.ctx.sampleRate}; // what the microphone gave, int16 scale
       explainSamples(samples, r.ctx.sampleRate, started);
     }
     var WORKLET = "class Tap extends AudioWorkletProcessor { process(inputs) { var x = inputs[0] && inputs[0][0];" +
