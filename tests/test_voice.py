@@ -192,3 +192,5 @@ def test_the_label_says_which_networks_and_warns_on_the_synthetic_corpus():
     assert "espeak" not in runs_label({**manifest, "synthetic": False, "data": "audiomnist"})
     page = section_html(manifest)
     assert label.replace("'", "&#x27;") in page and 'src="../_static/voice/voice.js"' in page and "centred" in page
+    embedded = page.split('data-role="manifest">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(embedded) == manifest  # nothing to fetch before the reader asks

@@ -4,6 +4,7 @@ only when the reader asks."""
 from __future__ import annotations
 
 import html
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -41,13 +42,17 @@ def runs_label(manifest: dict) -> str:
 def section_html(manifest: dict, base: str = PAGE_BASE) -> str:
     """The section: record (1.5 s, level meter), drop or choose a file, or pick a test recording;
     then per model x task the prediction, probabilities, relevance map and players. ``base``:
-    the URL of the exported folder relative to the page."""
+    the URL of the exported folder relative to the page. The manifest (without its stamp) is
+    embedded, so that the page fetches nothing before the reader asks."""
     c = manifest["preprocess"]
     runs = (f"The recording is resampled to {c['sample_rate'] // 1000} kHz, fitted into one second by the profile's rule "
             f"(preprocess.fit: {c['fit']}; a longer recording has its silence trimmed and its loudest second kept) and "
             "centred in the networks' one-second input, where training placed each recording at a random offset. "
             "Everything runs in this page: nothing you record leaves your computer.")
+    # the manifest travels with the page, so that nothing is fetched before the reader asks
+    embedded = json.dumps({k: v for k, v in manifest.items() if k not in ("stamp", "key")}).replace("</", "<\\/")
     return Template((STATIC / "voice.html").read_text()).substitute(
+        manifest=embedded,
         id=f"audiomnist-voice-{uuid.uuid4().hex[:8]}", base=html.escape(base, quote=True),
         runs=html.escape(runs), label=html.escape(runs_label(manifest)),
         waiting=html.escape("This section runs on the book's published page, which serves the networks. Where its "

@@ -338,7 +338,10 @@
 
   var manifestPromise = null, ortPromise = null, sessions = {}, means = {};
 
+  // The section embeds the manifest; elsewhere (a page without the section) it is fetched.
   function manifest() {
+    var embedded = document.querySelector(".audiomnist-voice script[data-role=manifest]");
+    if (!manifestPromise && embedded) { manifestPromise = Promise.resolve(JSON.parse(embedded.textContent)); }
     if (!manifestPromise) {
       manifestPromise = fetch(BASE + "voice.json").then(function (r) {
         if (!r.ok) { throw new Error("the page's networks are missing (" + BASE + "voice.json: HTTP " + r.status + ")"); }
