@@ -194,3 +194,16 @@ def test_the_label_says_which_networks_and_warns_on_the_synthetic_corpus():
     assert label.replace("'", "&#x27;") in page and 'src="../_static/voice/voice.js"' in page and "centred" in page
     embedded = page.split('data-role="manifest">', 1)[1].split("</script>", 1)[0]
     assert json.loads(embedded) == manifest  # nothing to fetch before the reader asks
+
+
+def test_the_book_states_what_the_section_loads(tmp_path):
+    from audiomnist_core.book.weights import format_voice_weights, voice_weights
+
+    assert voice_weights(tmp_path) is None
+    (tmp_path / "_static" / "voice").mkdir(parents=True)
+    (tmp_path / "_static" / "vendor" / "onnxruntime-web").mkdir(parents=True)
+    (tmp_path / "_static" / "vendor" / "onnxruntime-web" / "ort.wasm").write_bytes(b"x" * 1000)
+    (tmp_path / "_static" / "voice" / "voice.json").write_text(json.dumps({"models": {"audionet/digits": {"bytes": 2_000_000}}}))
+    weights = voice_weights(tmp_path)
+    assert weights == {"models": {"audionet/digits": 2_000_000}, "runtime_bytes": 1000, "total_bytes": 2_001_000}
+    assert "audionet/digits 2.0 MB" in format_voice_weights(weights)[0]

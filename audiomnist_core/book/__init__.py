@@ -29,7 +29,7 @@ from .execute import LIVE_ONLY, Log, clock, chapter_parameters, execute_chapters
 from .html import build_html, built_html, stage_book
 from .sphinx_ext import setup
 from .toc import Chapter, find_document, read_toc, toc_docnames
-from .weights import format_weights, page_weights
+from .weights import format_voice_weights, format_weights, page_weights, voice_weights
 
 __all__ = ["BookError", "build", "build_book", "built_html", "setup"]
 
@@ -78,6 +78,10 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
     log("page weights:")
     for line in format_weights(weights):
         log(line)
+    networks = voice_weights(html)
+    if networks is not None:
+        for line in format_voice_weights(networks):
+            log(line)
     return html
 
 
