@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[book,test]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[book,test,web]"
 	@touch $@
 
 espeak:

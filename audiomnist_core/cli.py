@@ -153,6 +153,50 @@ def cmd_run_job(args) -> int:
     return 0
 
 
+def _voice_doc(entry: dict) -> dict:
+    """An entry of ``steps.voice.explain_files`` as JSON: arrays as flat lists in the input's layout."""
+    results = {
+        name: {"prediction": r["prediction"], "label": r["label"], "probabilities": r["probabilities"].tolist(),
+               "shape": r["shape"], "input": r["input"].ravel().tolist(), "relevance": r["relevance"].ravel().tolist(),
+               "composite": r["composite"]}
+        for name, r in entry["results"].items()
+    }
+    return {**{k: v for k, v in entry.items() if k != "results"}, "results": results}
+
+
+def _voice_line(name: str, r: dict) -> str:
+    probs = ", ".join(f"{c} {p:.3f}" for c, p in zip(r["classes"], r["probabilities"]))
+    rel, x = r["relevance"], r["input"]
+    return (f"  {name}: {r['label']} (probabilities: {probs}); input {tuple(r['shape'])} in [{x.min():.3g}, {x.max():.3g}]; "
+            f"relevance of {r['label']}: sum {rel.sum():.3g}, max {rel.max():.3g}")
+
+
+def cmd_explain(args) -> int:
+    from .steps import voice
+
+    run = _open_run(args)
+    entries = voice.explain_files(run, args.files, model=args.model, task=args.task)
+    if args.json:
+        from .steps.training import STEP
+
+        _print_json({"files": [_voice_doc(e) for e in entries], "fold": voice.FOLD, "run": run.label(),
+                     "stamp": {k: v for k, v in run.stamp(code=STEP.code_hash()).items() if k != "config"}})
+        return 0
+    for e in entries:
+        print(f"{e['file']} ({e['sample_rate']} Hz; {e['length'] / 8000:.3f} s kept, centred at sample {e['offset']}):")
+        for name, r in e["results"].items():
+            print(_voice_line(name, {**r, "classes": voice.LABELS[name.split("/")[1]]}))
+    return 0
+
+
+def cmd_export_web(args) -> int:
+    from .steps import voice
+
+    run = _open_run(args)
+    voice.export_web(run, args.output, log=_log)
+    return 0
+
+
 def cmd_book(args) -> int:
     from . import book
 
@@ -282,6 +326,24 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(p, device=True)
     p.add_argument("--index", type=int, required=True, help="the job's index in `audiomnist jobs`")
     p.set_defaults(func=cmd_run_job)
+
+    p = sub.add_parser("explain", help="explain wav files with the run's trained networks (fold 0): per file and "
+                       "model x task the prediction, class probabilities, network input and relevance of the prediction")
+    _profile_args(p)
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="mono 16-bit PCM wav files, any sample rate")
+    p.add_argument("--model", choices=("alexnet", "audionet"), default=None)
+    p.add_argument("--task", choices=("digits", "gender"), default=None)
+    p.add_argument("--json", action="store_true",
+                   help="print {files: [{file, sample_rate, offset, length, trimmed, cropped, results: {model/task: "
+                        "{prediction, label, probabilities, shape, input, relevance, composite}}}], fold, run, stamp}; "
+                        "input and relevance flat in the input's layout")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("export-web", help="the run's trained networks (fold 0) and their LRP pass as ONNX for the "
+                       "book's page, checked against the library, with the preprocessing constants and the run's stamp")
+    _profile_args(p)
+    p.add_argument("--output", type=Path, default=None, help="folder to write; default runs/<profile>-<data>/web")
+    p.set_defaults(func=cmd_export_web)
 
     p = sub.add_parser("book", help="execute every chapter with the profile, then build the HTML book (what `make book` runs)")
     _profile_args(p)

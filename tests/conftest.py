@@ -86,3 +86,21 @@ def real_sample() -> Path:
     if not (root / "data" / "audioMNIST_meta.txt").is_file():
         pytest.skip(f"the real AudioMNIST sample is not at {root}; set {SAMPLE_ENV} to its folder")
     return root
+
+
+@pytest.fixture(scope="session")
+def voice_tiny_run(synth_corpus, tmp_path_factory):
+    """``(run, profile path)``: the tiny run of ``voice_run`` trained once on ``synth_corpus``
+    (its own ``AUDIOMNIST_RUNS`` while a test uses it: set it with ``monkeypatch`` from ``run.root``)."""
+    from voice_run import write_profile
+
+    from audiomnist_core.runs import open_run
+    from audiomnist_core.steps import train_profile
+
+    root = tmp_path_factory.mktemp("voice")
+    profile = write_profile(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIOMNIST_RUNS", str(root / "runs"))
+        run = open_run(str(profile), str(synth_corpus), log=lambda *a: None)
+        train_profile(run, progress=False, log=lambda *a: None)
+    return run, profile

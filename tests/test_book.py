@@ -224,8 +224,11 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     assets = tmp_path / "assets"
     (assets / "mathjax").mkdir(parents=True)
     (assets / "mathjax" / "tex-mml-chtml.js").write_text("// mathjax")
+    voice = tmp_path / "web"  # what export-web writes for chapter 07
+    voice.mkdir()
+    (voice / "voice.json").write_text("{}")
     stage = book.html.stage_book(tiny_book, tmp_path / "stage", ["book/intro", "book/01_one"],
-                            {"book/01_one": executed}, assets=assets)
+                            {"book/01_one": executed}, assets=assets, voice=voice)
 
     toc = yaml.safe_load((stage / "_toc.yml").read_text())
     assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_one"]
@@ -237,6 +240,7 @@ def test_stage_uses_executed_chapters_prunes_the_toc_and_serves_assets(tiny_book
     assert config["sphinx"]["config"]["mathjax_path"] == "vendor/mathjax/tex-mml-chtml.js"
     assert config["sphinx"]["config"]["bibtex_reference_style"] == "author_year"  # the book's own settings kept
     assert (stage / book.assets.VENDOR_STATIC / "vendor" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (stage / book.assets.VENDOR_STATIC / "voice" / "voice.json").is_file()  # served as _static/voice/
     assert not (stage / "_static").exists()  # Jupyter Book would add every script there to every page
     # the committed notebook is unchanged and has no outputs
     source = nbformat.read(tiny_book / "book" / "01_one.ipynb", as_version=4)
@@ -368,7 +372,7 @@ def test_config_and_toc_of_the_book():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     assert book.toc.toc_docnames(toc) == ["book/intro", "book/01_dataset", "book/02_training", "book/03_relevance",
                                       "book/04_manipulations", "book/05_beyond", "book/06_benchmark",
-                                      "book/reproduction-notes"]
+                                      "book/07_voice", "book/reproduction-notes"]
 
 
 def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_configured_repository():

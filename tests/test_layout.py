@@ -128,8 +128,19 @@ def benchmark_figures():
             "randomization": b.randomization_figure(result, names, CAPTION)}
 
 
+def voice_figures():
+    from audiomnist_core.plots import voice as v
+
+    results = {f"{m}/{k}": {"prediction": 1, "probabilities": RNG.dirichlet(np.ones(10 if k == "digits" else 2)),
+                            "input": spectrograms(1)[0] if m == "alexnet" else waves(1)[0],
+                            "relevance": RNG.normal(size=(227, 227) if m == "alexnet" else 8000)} for m, k in PAIRS}
+    labels = {"digits": [str(d) for d in range(10)], "gender": ["male", "female"]}
+    return {"explanation": v.explanation_figure({"results": results}, labels, CAPTION)}
+
+
 CHAPTERS = {"dataset": dataset_figures, "training": training_figures, "relevance": relevance_figures,
-            "manipulations": manipulation_figures, "beyond": beyond_figures, "benchmark": benchmark_figures}
+            "manipulations": manipulation_figures, "beyond": beyond_figures, "benchmark": benchmark_figures,
+            "voice": voice_figures}
 
 
 @pytest.mark.parametrize("chapter", list(CHAPTERS))

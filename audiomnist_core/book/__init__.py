@@ -29,19 +29,21 @@ from .execute import LIVE_ONLY, Log, clock, chapter_parameters, execute_chapters
 from .html import build_html, built_html, stage_book
 from .sphinx_ext import setup
 from .toc import Chapter, find_document, read_toc, toc_docnames
-from .weights import format_weights, page_weights
+from .weights import format_voice_weights, format_weights, page_weights, voice_weights
 
 __all__ = ["BookError", "build", "build_book", "built_html", "setup"]
 
 
 def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetch_assets: bool = True,
-               skipped: dict[str, str] | None = None, output: Path | None = None) -> Path:
+               skipped: dict[str, str] | None = None, output: Path | None = None, voice: Path | None = None) -> Path:
     """Execute the chapters of the book at ``root`` with ``parameters`` and build its HTML.
 
     Executed notebooks go to ``<output>/_build/executed/<tag>/``, the stage to
     ``<output>/_build/stage``, the HTML to ``<output>/_build/html``; ``output`` defaults to
     ``root``. ``skipped`` maps the tasks that the run does not run to their reason: the cells
-    tagged :func:`task_tag` of those tasks are left out of every chapter. Returns the HTML folder.
+    tagged :func:`task_tag` of those tasks are left out of every chapter. ``voice``: the folder
+    of ``audiomnist export-web`` (chapter 07 writes it), served as ``_static/voice/`` where it
+    exists after the chapters ran. Returns the HTML folder.
     """
     root = Path(root).resolve()
     output = Path(output).resolve() if output else root
@@ -62,7 +64,9 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
     drop_tags = {LIVE_ONLY} | {task_tag(task) for task in skipped or {}}
     executed = execute_chapters(chapters, build_dir / "executed" / tag, parameters, log=log, drop_tags=drop_tags)
     assets = ensure_web_assets(assets_dir(root), log=log) if fetch_assets else None
-    stage = stage_book(root, build_dir / "stage", present, executed, assets=assets)
+    if voice is not None and assets is None:
+        log("NOTICE: without the vendored web assets chapter 07's networks are not served; its section says so")
+    stage = stage_book(root, build_dir / "stage", present, executed, assets=assets, voice=voice)
     sources = {str(stage / f"{c.docname}.ipynb"): str(c.source) for c in chapters}
     sources[str(stage) + os.sep] = str(root) + os.sep
     log(f"building HTML with Jupyter Book from {stage} (warnings are errors, nitpicky references)")
@@ -74,6 +78,10 @@ def build_book(root: Path, parameters: dict, tag: str, *, log: Log = print, fetc
     log("page weights:")
     for line in format_weights(weights):
         log(line)
+    networks = voice_weights(html)
+    if networks is not None:
+        for line in format_voice_weights(networks):
+            log(line)
     return html
 
 
@@ -89,6 +97,7 @@ def build(profile: str | None = None, data: str | None = None, log: Log = print,
     Returns 0; problems raise :class:`BookError` (or the run's own error) with one line.
     """
     from ..steps import skipped_tasks
+    from ..steps.voice import web_dir
 
     started = time.monotonic()
     run = open_run(profile, data, fit=fit, log=log)
@@ -102,7 +111,7 @@ def build(profile: str | None = None, data: str | None = None, log: Log = print,
     log(f"book: {run.label()}")
     with fit_environment(fit):
         html = build_book(Path(root) if root else repo_root(), parameters, run.root.name, log=log,
-                          skipped=skipped, output=output)
+                          skipped=skipped, output=output, voice=web_dir(run))
     log(f"book: done in {clock(time.monotonic() - started)}; open {html / 'index.html'}")
     return 0
 

@@ -26,6 +26,10 @@ WEB_ASSETS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     # the menu, the accessibility extensions); not the speech engine.
     ("mathjax", "3.2.2", "es5/", "mathjax/",
      ("tex-mml-chtml.js", "output/chtml/*", "input/tex/extensions/*", "ui/*", "a11y/*")),
+    # ONNX Runtime Web for chapter 07's networks (audiomnist_core.web): the WebAssembly build
+    # only (single-threaded SIMD; not WebGPU/WebGL/JSEP), loaded when the reader asks.
+    ("onnxruntime-web", "1.30.0", "dist/", "onnxruntime-web/",
+     ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")),
 )
 # Staged static folder whose contents land in _static/ of the HTML (so scripts are _static/vendor/...).
 VENDOR_STATIC = "_vendor"

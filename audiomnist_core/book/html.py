@@ -18,13 +18,15 @@ from .execute import Log
 from .toc import find_document, prune_toc, read_toc
 
 def stage_book(
-    root: Path, stage: Path, docnames: list[str], executed: dict[str, Path], *, assets: Path | None = None
+    root: Path, stage: Path, docnames: list[str], executed: dict[str, Path], *, assets: Path | None = None,
+    voice: Path | None = None,
 ) -> Path:
     """A copy of the book root for Jupyter Book in which the chapters are the executed notebooks.
 
     ``_config.yml`` (plus :func:`asset_config`), ``_toc.yml`` pruned to ``docnames``, every
     folder that holds a document (source notebooks left out), the executed notebooks in their
-    place, and the web assets (served as ``_static/vendor/...``).
+    place, the web assets (served as ``_static/vendor/...``) and, with them, ``voice``: the
+    networks ``audiomnist export-web`` wrote for chapter 07 (served as ``_static/voice/``).
     """
     if stage.exists():
         shutil.rmtree(stage)
@@ -38,6 +40,8 @@ def stage_book(
         vendor = stage / VENDOR_STATIC / "vendor"
         shutil.copytree(assets, vendor, ignore=shutil.ignore_patterns(".complete"))
         (vendor / "widgets-require-config.js").write_text(WIDGETS_REQUIRE_CONFIG)
+        if voice is not None and voice.is_dir():
+            shutil.copytree(voice, stage / VENDOR_STATIC / "voice")
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     toc = prune_toc(read_toc(root), set(docnames))
     (stage / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))

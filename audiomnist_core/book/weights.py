@@ -39,3 +39,23 @@ def format_weights(weights: dict[str, dict[str, int]]) -> list[str]:
         )
     return lines
 
+
+
+def voice_weights(html: Path) -> dict | None:
+    """What chapter 07's section loads when the reader asks, in bytes: each network
+    (``_static/voice/``, from its manifest), ONNX Runtime Web's files and the sum; None where
+    the book serves no networks."""
+    import json
+
+    manifest = html / "_static" / "voice" / "voice.json"
+    if not manifest.is_file():
+        return None
+    models = {name: m["bytes"] for name, m in json.loads(manifest.read_text())["models"].items()}
+    runtime = sum(p.stat().st_size for p in (html / "_static" / "vendor" / "onnxruntime-web").glob("*") if p.is_file())
+    return {"models": models, "runtime_bytes": runtime, "total_bytes": sum(models.values()) + runtime}
+
+
+def format_voice_weights(weights: dict) -> list[str]:
+    parts = ", ".join(f"{name} {b / 1e6:.1f} MB" for name, b in weights["models"].items())
+    return [f"  chapter 07's networks, loaded when asked: {parts}; ONNX Runtime Web {weights['runtime_bytes'] / 1e6:.1f} MB; "
+            f"{weights['total_bytes'] / 1e6:.1f} MB in all"]

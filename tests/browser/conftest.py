@@ -67,6 +67,12 @@ def ensure_chromium() -> Path:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> tuple[Path, list[str]]:
+    """Debian's chromium and the flags above, for a test that launches it with flags of its own."""
+    return ensure_chromium(), list(CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
 def browser_context(tmp_path_factory):
     """A fresh Chromium profile (its own user-data-dir) for the whole session."""
     try:
