@@ -21,6 +21,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from audiomnist_core import book
+from audiomnist_core.book import colab
 from audiomnist_core.runs import repo_root
 
 ROOT = repo_root()
@@ -138,8 +139,9 @@ def fake_build(monkeypatch, tmp_path, speakers, write_metadata):
     opened, built, lines = [], [], []
     run = SimpleNamespace(profile="smoke", data="synthetic", corpus_root=tmp_path, root=tmp_path / "runs" / "smoke-synthetic",
                           label=lambda: "profile 'smoke' on the SYNTHETIC corpus")
+    run.path = lambda *parts: run.root.joinpath(*parts)
     monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: opened.append((p, d)) or run)
-    monkeypatch.setattr(book, "build_book", lambda root, params, tag, log, skipped, output: built.append(
+    monkeypatch.setattr(book, "build_book", lambda root, params, tag, log, skipped, output, voice: built.append(
         (root, params, tag, skipped, output)) or tmp_path)
     assert book.build("smoke", "auto", log=lambda *a, **k: lines.append(" ".join(map(str, a))), root=tmp_path) == 0
     return opened, built, lines
@@ -277,7 +279,9 @@ def test_web_assets_unpack_only_the_listed_files(tmp_path, monkeypatch):
              "@jupyter-widgets/html-manager": ["package/dist/embed-amd.js", "package/dist/embed.js",
                                                "package/dist/a.woff2", "package/dist/embed-amd.js.map"],
              "mathjax": ["package/es5/tex-mml-chtml.js", "package/es5/output/chtml/fonts/woff-v2/x.woff",
-                         "package/es5/sre/mathmaps/en.json"]}
+                         "package/es5/sre/mathmaps/en.json"],
+             "onnxruntime-web": ["package/dist/ort.wasm.min.js", "package/dist/ort-wasm-simd-threaded.wasm",
+                                 "package/dist/ort-wasm-simd-threaded.mjs", "package/dist/ort.webgpu.min.js"]}
     for name, members in files.items():
         with tarfile.open(packages / f"{name.replace('/', '_')}.tgz", "w:gz") as tar:
             for member in members:
@@ -298,7 +302,9 @@ def test_web_assets_unpack_only_the_listed_files(tmp_path, monkeypatch):
     assert book.assets.ensure_web_assets(cache, log=lambda *a: None, npm=str(npm)) == cache
     got = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
     assert got == [".complete", "html-manager/a.woff2", "html-manager/embed-amd.js",
-                   "mathjax/output/chtml/fonts/woff-v2/x.woff", "mathjax/tex-mml-chtml.js", "requirejs/require.js"]
+                   "mathjax/output/chtml/fonts/woff-v2/x.woff", "mathjax/tex-mml-chtml.js",
+                   "onnxruntime-web/ort-wasm-simd-threaded.mjs", "onnxruntime-web/ort-wasm-simd-threaded.wasm",
+                   "onnxruntime-web/ort.wasm.min.js", "requirejs/require.js"]
     # The second time nothing is fetched.
     assert book.assets.ensure_web_assets(cache, log=lambda *a: None, npm="/nonexistent/npm") == cache
 
@@ -376,7 +382,7 @@ def test_config_and_toc_of_the_book():
 
 
 def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_configured_repository():
-    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    url, branch = colab.repository(ROOT)
     chapters = sorted((ROOT / "book").glob("*.ipynb"))
     listed = book.toc.toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text()))
     assert chapters and {f"book/{p.stem}" for p in chapters} <= set(listed)  # every chapter is in the book
@@ -388,8 +394,8 @@ def test_each_chapter_opens_with_its_title_then_a_hidden_install_cell_for_the_co
         setup = [c for c in cells if c.cell_type == "code"][1:3]  # parameters and imports: collapsed
         assert "parameters" in setup[0].metadata.get("tags", [])
         assert all("hide-input" in c.metadata.get("tags", []) for c in setup), path.name
-        assert f"git clone -q --depth 1 {url}.git" in first.source, f"{path.name}: install cell does not clone {url}"
-        assert "torch" not in first.source.split("pip install", 1)[1], f"{path.name}: reinstalls torch"
+        assert first.source == colab.install_cell(url, branch), f"{path.name}: install cell does not clone {url}"
+        assert "torch" not in first.source.split('"install"', 1)[1], f"{path.name}: reinstalls torch"
 
 
 def test_every_citation_in_the_book_is_in_the_bibliography():

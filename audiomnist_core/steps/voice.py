@@ -19,7 +19,7 @@ from ..data import read_wav
 from ..errors import AudiomnistError
 from ..explain.composites import describe
 from ..models import INPUTS
-from ..runs import Run, file_hash, source_hash
+from ..runs import Run, Step, file_hash
 from ..voice import explain_inputs, network_inputs, prepare
 from ..web.page import copy_scripts
 from .folds import fold_data, skipped_tasks
@@ -118,8 +118,11 @@ def explain_files(run: Run, paths: Sequence[str | Path], model: str | None = Non
 # --- the networks for the page (`audiomnist export-web`) ---------------------------------------
 
 MANIFEST = "voice.json"
-# The code an export depends on: a change to it (or to a model file) exports again.
-EXPORT_CODE = ("voice", "web", "steps.voice", "explain.rules", "explain.composites", "preprocess", "models")
+# What an export is computed by: its key holds the source of every project module these reach
+# and the versions of the libraries they import (onnx, onnxruntime, torch, ...), found as a
+# cached step's are (runs.Step), so a change to any of them, or to a model file, exports again.
+# (Not a declared step: the export is a folder for the page, not a result in the run store.)
+EXPORT_CODE = ("steps.voice", "web.export")
 CHECK_RECORDINGS = 32  # test recordings of the fold on which each exported graph is checked
 PAGE_RECORDINGS = 10  # test recordings the page offers to pick (one per class where it can)
 
@@ -180,10 +183,10 @@ def _page_recordings(run: Run, out: Path, log) -> list[dict]:
 
 def export_key(run: Run) -> dict:
     """What decides the exported folder: the model files of fold 0, the preprocessing and
-    explanation config and the code of :data:`EXPORT_CODE`."""
+    explanation config, and the code and library versions of :data:`EXPORT_CODE`."""
     files = {f"{m}/{k}": file_hash(run_dir(run, m, k, FOLD) / MODEL) for m, k in voice_pairs(run)}
     config = {"preprocess": dataclasses.asdict(run.config.preprocess), "composites": run.config.explain.composites}
-    return {"models": files, "config": json.loads(json.dumps(config, default=str)), "code": source_hash(EXPORT_CODE)}
+    return {"models": files, "config": json.loads(json.dumps(config, default=str)), **Step("export-web", EXPORT_CODE).provenance()}
 
 
 def export_web(run: Run, out: Path | None = None, *, train: bool = False, log=print) -> dict:
