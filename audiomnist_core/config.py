@@ -105,6 +105,9 @@ class Schedule:
     init: str = field(default="original", metadata=ADDED_LATER)
     # "sgd": with train.momentum, as the paper; "adam": Adam (betas 0.9, 0.999)
     optimizer: str = field(default="sgd", metadata=ADDED_LATER)
+    # True: each time a recording is drawn into a batch it is placed at a new random offset in
+    # its zero padding (train.shifted); False: the one offset of preprocessing, as the paper
+    shift: bool = field(default=False, metadata=ADDED_LATER)
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,8 @@ def _validate(cfg: Config, where: str) -> None:
             raise bad(f"train.schedules.{name}.init", f"must be one of {', '.join(INITS)}, not {s.init!r}")
         if s.optimizer not in OPTIMIZERS:
             raise bad(f"train.schedules.{name}.optimizer", f"must be one of {', '.join(OPTIMIZERS)}, not {s.optimizer!r}")
+        if not isinstance(s.shift, bool):
+            raise bad(f"train.schedules.{name}.shift", f"must be true or false, not {s.shift!r}")
     if isinstance(t.folds, str) and t.folds != "all":
         raise bad("train.folds", f"must be 'all' or a list of fold indices, not {t.folds!r}")
     if t.batch_size < 1 or t.eval_every < 1 or t.checkpoint_every < 1:

@@ -169,6 +169,27 @@ class EpochSampler:
         self.pos = int(state["pos"])
 
 
+def spans(waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(start, length)`` ``(N,)`` int64 of each padded waveform's recording: from its first
+    to its last non-zero sample (an all-zero row: start 0, length 0)."""
+    nonzero = waves != 0
+    n = waves.shape[1]
+    any_ = nonzero.any(1)
+    first = torch.where(any_, nonzero.int().argmax(1), 0)
+    last = torch.where(any_, n - 1 - nonzero.flip(1).int().argmax(1), -1)
+    return first.long(), (last - first + 1).clamp(min=0).long()
+
+
+def shifted(waves: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """``waves`` ``(B, L)`` with each recording (``start``, ``length``, from :func:`spans`)
+    moved to a random offset of its zero padding, uniform over the ``L - length + 1`` places,
+    drawn from the global RNG: the random placement of preprocessing drawn anew per batch."""
+    n = waves.shape[1]
+    new = (torch.rand(waves.shape[0], device=waves.device) * (n - length + 1)).long().clamp(max=n - length)
+    index = (torch.arange(n, device=waves.device) - (new - start)[:, None]) % n
+    return waves.gather(1, index)
+
+
 def optimizer(net: nn.Module, schedule: Schedule, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD with momentum (the paper), or Adam where a short schedule asks for it."""
     if schedule.optimizer == "adam":
@@ -213,6 +234,7 @@ class Trainer:
         self.bf16 = config.bf16 and device.type == "cuda"
         self.channels_last = config.channels_last and device.type == "cuda"
         self.waves = waves.to(device)
+        self.spans = spans(self.waves) if schedule.shift else None
         self.labels = labels.to(device)
         self.mean = mean.to(device) if mean is not None else None
         init_seed, sampler_seed, self.dropout_seed = seeds
@@ -239,11 +261,14 @@ class Trainer:
         """One SGD iteration. Reseeds the global RNG (dropout); run it inside :func:`rng_scope`."""
         it = self.iteration
         idx = self.sampler.next()
-        x, y = self.inputs(self.waves[idx]), self.labels[idx]
+        # Dropout masks (and shifts) are a function of the iteration, so a resumed run draws the same ones.
+        torch.manual_seed(self.dropout_seed + it)
+        waves = self.waves[idx]
+        if self.spans is not None:
+            waves = shifted(waves, self.spans[0][idx], self.spans[1][idx])
+        x, y = self.inputs(waves), self.labels[idx]
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.schedule, it)
-        # Dropout masks are a function of the iteration, so a resumed run draws the same ones.
-        torch.manual_seed(self.dropout_seed + it)
         with _autocast(self.device, self.bf16):
             out = self.net(x)
             loss = F.cross_entropy(out, y)

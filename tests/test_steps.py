@@ -491,23 +491,30 @@ def test_run_job_names_the_range_of_a_wrong_index(tmp_path, capsys, monkeypatch)
 WORKER = """
 import sys
 from audiomnist_core import runs, steps
-run = runs.open_run("smoke", "synthetic")
+run = runs.open_run(sys.argv[2], sys.argv[3])
 n = len(steps.jobs(run))
 for index in range(int(sys.argv[1]), n, 2):
     steps.run_job(run, index, device="cpu")
 """
+# The smoke profile's four runs and sections at the pipeline profile's sizes: the jobs' shapes, not their cost.
+WORKER_PROFILE = PIPELINE_PROFILE.replace("runs: [alexnet/gender, audionet/digits]",
+                                          "runs: [alexnet/digits, alexnet/gender, audionet/digits, audionet/gender]")
+WORKER_PROFILE = WORKER_PROFILE.replace(
+    "    audionet/digits: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}\n",
+    "    audionet/digits: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}\n"
+    "    alexnet/digits:  {learning_rate: 0.001,  lr_step: 2, iterations: 2, clip_norm: 5}\n"
+    "    audionet/gender: {learning_rate: 0.0001, lr_step: 2, iterations: 2, clip_norm: null}\n")
 
 
-def test_two_concurrent_workers_finish_the_smoke_profile_running_every_job_once(tmp_path):
-    env = {**os.environ, "AUDIOMNIST_RUNS": str(tmp_path / "runs"), "AUDIOMNIST_DATA_DIR": str(tmp_path / "data"),
-           "AUDIOMNIST_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", "from audiomnist_core import runs; runs.open_run('smoke', 'synthetic')"],
-                   env=env, check=True, capture_output=True)  # the corpus, made once before the workers start
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(k)], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for k in (0, 1)]
+def test_two_concurrent_workers_finish_a_profile_running_every_job_once(tmp_path, synth_corpus):
+    profile = tmp_path / "workers.yaml"
+    profile.write_text(WORKER_PROFILE)
+    env = {**os.environ, "AUDIOMNIST_RUNS": str(tmp_path / "runs"), "AUDIOMNIST_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(k), str(profile), str(synth_corpus)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in (0, 1)]
     logs = [w.communicate(timeout=600) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in logs]
-    root = tmp_path / "runs" / "smoke-synthetic"
+    root = next((tmp_path / "runs").glob("*/jobs.jsonl")).parent  # the run store both workers share
     done = [json.loads(line) for line in (root / "jobs.jsonl").read_text().splitlines()]
     assert sorted(d["index"] for d in done) == list(range(8))  # every job ran, each once
     assert len({d["pid"] for d in done}) == 2

@@ -35,16 +35,16 @@ train:
   schedules:
     alexnet/digits:  {{learning_rate: {lr}, lr_step: 3, iterations: {iterations}, clip_norm: 5}}
     audionet/gender: {{learning_rate: 0.0001, lr_step: 3, iterations: {iterations}, clip_norm: null,
-                       init: {init}, optimizer: {optimizer}}}
+                       init: {init}, optimizer: {optimizer}, shift: {shift}}}
 """
 
 
 def tiny_profile(folder: Path, name: str = "tiny", *, iterations: int = 6, select: str = "final",
                  folds: str = "[0]", lr: float = 0.001, eval_every: int = 2,
-                 init: str = "original", optimizer: str = "sgd") -> Path:
+                 init: str = "original", optimizer: str = "sgd", shift: str = "false") -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(TINY.format(iterations=iterations, select=select, folds=folds, lr=lr, eval_every=eval_every,
-                                init=init, optimizer=optimizer))
+                                init=init, optimizer=optimizer, shift=shift))
     return path
 
 
@@ -191,10 +191,49 @@ def test_profile_fold_out_of_range(env):
 
 # --- training, resuming, checkpoints ------------------------------------------------------
 
+def test_a_shifted_batch_holds_each_recording_whole_at_any_place_of_its_padding():
+    waves = torch.zeros(3, 12)
+    waves[0, 2:6] = torch.tensor([1.0, -2.0, 0.0, 3.0])  # a zero sample inside the word stays
+    waves[1, :] = 1.0  # no padding: it cannot move
+    start, length = train.spans(waves)
+    assert start.tolist() == [2, 0, 0] and length.tolist() == [4, 12, 0]
+    seen = set()
+    torch.manual_seed(0)
+    for _ in range(200):
+        out = train.shifted(waves, start, length)
+        s, n = train.spans(out)
+        assert torch.equal(out[0, s[0] : s[0] + 4], waves[0, 2:6]) and out[0].abs().sum() == 6
+        assert torch.equal(out[1:], waves[1:])
+        seen.add(int(s[0]))
+    assert seen == set(range(9))  # every offset of 12 - 4 + 1
+    torch.manual_seed(1)
+    a = train.shifted(waves, start, length)
+    torch.manual_seed(1)
+    assert torch.equal(a, train.shifted(waves, start, length))
+
+
+def test_a_schedule_without_shift_trains_on_the_preprocessed_placement_and_one_with_it_does_not():
+    waves = torch.zeros(8, 8000)
+    waves[:, 100:1100] = torch.randn(8, 1000)
+    labels = torch.arange(8) % 2
+    given = {}
+    for shift in (False, True):
+        trainer = train.Trainer("audionet", "gender", Schedule(0.0001, 10, 1, shift=shift), TrainConfig(batch_size=8),
+                                waves, labels)
+        def recorded(w, shift=shift, inputs=trainer.inputs):
+            given[shift] = w.clone()
+            return inputs(w)
+
+        trainer.inputs = recorded
+        trainer.step()
+    assert (train.spans(given[False])[0] == 100).all()
+    assert (train.spans(given[True])[0] != 100).any()
+    assert torch.equal(given[True].sort(1).values, given[False].sort(1).values)  # the same samples, moved
+
 @pytest.mark.parametrize("model, task, recipe", [
     ("alexnet", "digits", {}),
     ("audionet", "gender", {}),
-    ("audionet", "gender", {"init": "glorot", "optimizer": "adam"}),
+    ("audionet", "gender", {"init": "glorot", "optimizer": "adam", "shift": "true"}),
 ])
 def test_interrupted_run_resumes_to_identical_weights(env, monkeypatch, model, task, recipe):
     profile = str(tiny_profile(env, **recipe))

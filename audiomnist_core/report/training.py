@@ -105,7 +105,7 @@ def format_schedules(run: Run) -> str:
         return "off" if s.clip_norm is None else f"{s.clip_norm:g}"
 
     def recipe(s: Schedule) -> str:
-        return f"{'SGD' if s.optimizer == 'sgd' else 'Adam'}, {s.init}"
+        return f"{'SGD' if s.optimizer == 'sgd' else 'Adam'}, {s.init}" + (", shifted" if s.shift else "")
 
     header = ["model / task", "learning rate", "halved every", "iterations", "batch", "clip norm", "optimiser, init"]
     lines = []
