@@ -33,8 +33,10 @@ setup: $(STAMP) espeak
 test:
 	@bash scripts/timed-stages setup unit nbval browser-test
 
+# Unit tests on one worker per core (pytest-xdist; a test file stays on one worker, so that its
+# fixtures are built once), each worker on one thread.
 unit: setup
-	$(PY) -m pytest -q tests -m "not browser"
+	$(PY) -m pytest -q -n auto --dist loadfile tests -m "not browser"
 
 nbval: setup
 	AUDIOMNIST_PROFILE=smoke AUDIOMNIST_DATA=synthetic MPLBACKEND=Agg \

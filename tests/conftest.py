@@ -15,6 +15,11 @@ from corpora import FIELD_REPS, ODD, SAMPLE_DEFAULT, SAMPLE_ENV, make_field_corp
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "book: builds the whole book on a corpus (minutes; once per session)")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several workers (make unit): a thread each, theirs too
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

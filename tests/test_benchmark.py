@@ -23,6 +23,8 @@ PROFILE = TINY + f"""benchmark:
   randomization_items: 2
   samples: 2
   steps: 4
+  occlusion_waveform: [4000, 4000]      # 2 windows, 4 on the spectrogram: the method's path, not its cost
+  occlusion_spectrogram: [114, 113]
   batch_size: 8
 """
 

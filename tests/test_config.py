@@ -193,6 +193,7 @@ def test_book_build_hands_its_fit_to_the_chapters(monkeypatch, tmp_path):
     monkeypatch.delenv("AUDIOMNIST_FIT", raising=False)
     run = SimpleNamespace(profile="smoke", data="mine", corpus_root=tmp_path, root=tmp_path / "smoke-mine-trim_crop",
                           label=lambda: "profile 'smoke' on the mine corpus, recordings fitted by trim_crop")
+    run.path = lambda *parts: run.root.joinpath(*parts)
     seen = {}
     monkeypatch.setattr(book, "open_run", lambda p, d, log, fit=None: seen.update(opened=fit) or run)
     monkeypatch.setattr("audiomnist_core.steps.skipped_tasks", lambda run: {}, raising=False)  # where the build asks

@@ -496,12 +496,12 @@ class _FoldData:
         self.train = self.validation = test
 
 
-def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
+def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys, synth_corpus):
     from audiomnist_core.config import load_profile
     from audiomnist_core.steps import relevance as step
     from audiomnist_core.runs import Run
 
-    run = Run(load_profile("smoke"), "synthetic", tmp_path / "corpus", tmp_path / "run")
+    run = Run(load_profile("smoke"), "synthetic", synth_corpus, tmp_path / "run")
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"weights v1")
     test = _signals([(1, 0, 0, 0), (2, 1, 0, 1), (3, 1, 1, 0)])
@@ -526,7 +526,7 @@ def test_test_relevance_is_cached_and_stamped(tmp_path, monkeypatch, capsys):
     assert "recomputing: input checkpoint changed" in capsys.readouterr().err
 
 
-def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monkeypatch):
+def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monkeypatch, synth_corpus):
     import dataclasses
 
     from audiomnist_core.config import load_profile
@@ -548,12 +548,12 @@ def test_the_profile_can_swap_lrp_for_another_attribution_method(tmp_path, monke
 
     inputs = models.network_input("audionet", test.waves, None, lrp_config.preprocess.waveform_norm)
     labels = test.labels("gender")
-    lrp = steps.explain_test_set(Run(lrp_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
-    swapped = steps.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"), "audionet", "gender", 0)
+    lrp = steps.explain_test_set(Run(lrp_config, "synthetic", synth_corpus, tmp_path / "run"), "audionet", "gender", 0)
+    swapped = steps.explain_test_set(Run(gradient_config, "synthetic", synth_corpus, tmp_path / "run"), "audionet", "gender", 0)
     assert swapped.composite == "gradient_x_input"
     assert torch.allclose(swapped.relevance, explain.attribution(model, inputs, labels, "gradient_x_input"))
     assert not torch.allclose(swapped.relevance, lrp.relevance)  # recomputed, not the cached LRP
     # a composite asked for by name stays LRP whatever the method
-    named = steps.explain_test_set(Run(gradient_config, "synthetic", tmp_path / "c", tmp_path / "run"),
+    named = steps.explain_test_set(Run(gradient_config, "synthetic", synth_corpus, tmp_path / "run"),
                                      "audionet", "gender", 0, composite="epsilon")
     assert torch.allclose(named.relevance, explain.relevance(model, inputs, labels, "epsilon"))
