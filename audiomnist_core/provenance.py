@@ -281,9 +281,12 @@ def _package_of(name: str, root: Path) -> str:
     return name if path is not None and path.name == "__init__.py" else name.rpartition(".")[0]
 
 
-def _imports(name: str, root: Path) -> tuple[set[str], set[str]]:
+@functools.lru_cache(maxsize=1024)
+def _imports(name: str, root: Path, source: tuple, files: tuple) -> tuple[frozenset[str], frozenset[str]]:
     """``(project modules, top-level outside modules)`` that module ``name`` imports,
-    anywhere in its code (functions included)."""
+    anywhere in its code (functions included). ``source`` (its file's path, mtime and size)
+    and ``files`` (the package's file names, which decide what an import resolves to) key the
+    cache, so a changed tree parses only the files that changed."""
     path = module_file(name, root)
     tree = ast.parse(path.read_text(), filename=str(path))
     inner, outer = set(), set()
@@ -320,13 +323,15 @@ def _imports(name: str, root: Path) -> tuple[set[str], set[str]]:
                 project(node.module.partition(".")[2], names)
             else:
                 outer.add(node.module.partition(".")[0])
-    return inner, outer
+    return frozenset(inner), frozenset(outer)
 
 
 @functools.lru_cache(maxsize=64)
 def _closure(roots: tuple[str, ...], root: Path, stamp: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
     seen: set[str] = set()
     outside: set[str] = set()
+    sources = {path: (path, mtime, size) for path, mtime, size in stamp}
+    files = tuple(sources)
     todo = list(roots)
     while todo:
         name = todo.pop()
@@ -335,7 +340,7 @@ def _closure(roots: tuple[str, ...], root: Path, stamp: tuple) -> tuple[tuple[st
         if module_file(name, root) is None:
             raise ValueError(f"{root}: no module {name!r} in the package")
         seen.add(name)
-        inner, outer = _imports(name, root)
+        inner, outer = _imports(name, root, sources[str(module_file(name, root))], files)
         outside |= outer
         todo += sorted(inner - seen)
     return tuple(sorted(seen)), tuple(sorted(outside))
