@@ -73,20 +73,26 @@ def chromium() -> tuple[Path, list[str]]:
 
 
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory):
-    """A fresh Chromium profile (its own user-data-dir) for the whole session."""
+def playwright():
+    """The session's one Playwright (its sync API allows one at a time), for every browser test."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("playwright is missing; install the test extra: pip install -e '.[test]'")
-    executable = ensure_chromium()
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(executable),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        yield context
-        context.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright, tmp_path_factory):
+    """A fresh Chromium profile (its own user-data-dir) for the whole session."""
+    executable = ensure_chromium()
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=str(executable),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 900},
+    )
+    yield context
+    context.close()

@@ -1,19 +1,14 @@
 """Chapter 07's section in a real browser: the page's preprocessing and networks against the
 library's, and a recording through Chromium's fake microphone.
 
-The site is made here as the book makes it, from the tiny run of ``voice_run`` (no built book
-needed): ``export-web``'s folder as ``_static/voice/``, ONNX Runtime Web's wasm build as
-``_static/vendor/onnxruntime-web/`` and the section's HTML (:func:`web.page.section_html`) as
-``book/07_voice.html``. The time from "stop" to the shown explanation is measured on the fake
+The page is the built book's chapter 07 (``make browser-test`` builds the smoke book), with the
+networks its ``export-web`` wrote to ``_static/voice/``; the library's side is the run that the
+export's manifest names. The time from "stop" to the shown explanation is measured on the fake
 microphone and written to ``_build/page-weights.json`` beside the page weights.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import shutil
-import threading
 from math import gcd
 from pathlib import Path
 
@@ -23,47 +18,31 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from audiomnist_core.book import built_html
-from audiomnist_core.book.assets import assets_dir, ensure_web_assets
 from audiomnist_core.data import read_wav
-from audiomnist_core.runs import repo_root
+from audiomnist_core.runs import open_run
 from audiomnist_core.steps import voice
 from audiomnist_core.steps.folds import fold_data
 from audiomnist_core.voice import PAGE_FIT, explain_inputs, network_inputs, prepare
 from audiomnist_core.web.export import MIN_COSINE, MIN_TOP1, PROB_TOL, cosine, top_overlap
-from audiomnist_core.web.page import runs_label, section_html
+from audiomnist_core.web.page import runs_label
 
 pytestmark = pytest.mark.browser
 RECORDINGS = 20  # per model x task (issue 18)
 INPUT_TOL = 1e-4  # the page's network inputs against Python's, relative to the input's peak
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(voice_tiny_run, tmp_path_factory):
-    """``(run, url of the chapter's page, manifest, fake microphone wav)``, served on 127.0.0.1."""
-    run, _ = voice_tiny_run
-    assets = ensure_web_assets(assets_dir(repo_root()), log=lambda *a: None)
-    if assets is None or not (assets / "onnxruntime-web" / "ort.wasm.min.js").is_file():
-        pytest.skip("onnxruntime-web could not be fetched with npm; the page's networks need it")
-    root = tmp_path_factory.mktemp("voice-site")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUDIOMNIST_RUNS", str(run.root.parent))
-        manifest = voice.export_web(run, root / "_static" / "voice", log=lambda *a: None)
-    shutil.copytree(assets / "onnxruntime-web", root / "_static" / "vendor" / "onnxruntime-web")
-    (root / "book").mkdir()
-    (root / "book" / "07_voice.html").write_text(
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Your voice, explained</title>"
-        "<link rel='icon' href='data:,'></head><body>" + section_html(manifest) + "</body></html>")
-    mic = _fake_microphone_wav(run, root / "mic.wav")
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield run, f"http://127.0.0.1:{httpd.server_address[1]}/book/07_voice.html", manifest, mic
-    httpd.shutdown()
-    httpd.server_close()
+def site(html, server, tmp_path_factory):
+    """``(run, url of the chapter's page, manifest, fake microphone wav)``: the built book's
+    chapter 07 and the run its export was made from (the manifest names it)."""
+    path = html / "_static" / "voice" / "voice.json"
+    if not path.is_file():
+        pytest.skip(f"no export at {path}; the book's chapter 07 writes it")
+    manifest = json.loads(path.read_text())
+    data = "synthetic" if manifest["synthetic"] else manifest["stamp"]["corpus_root"]
+    run = open_run(manifest["profile"], data, fit=manifest["preprocess"]["fit"], log=lambda *a, **k: None)
+    mic = _fake_microphone_wav(run, tmp_path_factory.mktemp("voice") / "mic.wav")
+    return run, f"{server}/book/07_voice.html", manifest, mic
 
 
 def _fake_microphone_wav(run, path: Path) -> Path:
@@ -77,14 +56,6 @@ def _fake_microphone_wav(run, path: Path) -> Path:
     x[start : start + n] = samples[:n] / 32768
     sf.write(str(path), x, rate, subtype="PCM_16")
     return path
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture(scope="module")
@@ -181,11 +152,11 @@ def test_the_page_explains_as_python(site, page):
 
 def test_the_microphone_gets_the_prediction_of_the_file(site, page):
     """A digit through the fake microphone: the page's predictions are the library's on the
-    samples it recorded, and those of the same sound given as a file; then a test recording."""
+    samples it recorded, and those of the same samples given as a (float) WAV file; then a test recording."""
     run, _, manifest, mic = site
     root = page.locator(".audiomnist-voice")
     label = root.locator(".voice-label").inner_text()
-    assert label == runs_label(manifest) and "profile 'voice-tiny'" in label and "fold 0" in label
+    assert label == runs_label(manifest) and f"profile '{run.profile}'" in label and "fold 0" in label
     page.locator("[data-role=record]").click()
     page.wait_for_function("() => document.querySelector('.audiomnist-voice').dataset.state === 'done'", timeout=60_000)
     by_mic = page.evaluate("() => window.audiomnist.last")
@@ -200,7 +171,11 @@ def test_the_microphone_gets_the_prediction_of_the_file(site, page):
     assert len(page.locator(".voice-card").all()) == len(manifest["models"])
     assert len(page.locator(".voice-card audio").all()) == 3 * len(manifest["models"])
     page.evaluate("() => { document.querySelector('.audiomnist-voice').dataset.state = 'idle'; window.audiomnist.last = null; }")
-    page.locator("[data-role=file]").set_input_files(str(mic))
+    # The same sound as a file: what the microphone recorded (the fake device loops mic.wav from
+    # wherever it stands when recording starts, so the window need not hold the file's word whole).
+    as_file = mic.with_name("recorded.wav")
+    sf.write(str(as_file), np.array(recorded["x"]) / 32768, recorded["rate"], subtype="FLOAT")  # not rounded to 16 bits
+    page.locator("[data-role=file]").set_input_files(str(as_file))
     page.wait_for_function("() => window.audiomnist.last && document.querySelector('.audiomnist-voice').dataset.state === 'done'")
     by_file = page.evaluate("() => window.audiomnist.last")
     assert by_mic["predictions"] == by_file["predictions"]
