@@ -212,6 +212,6 @@ def _record(entry: dict) -> None:
     """Merge ``entry`` into the ``voice`` part of ``_build/page-weights.json``."""
     path = built_html().parent / "page-weights.json"
     doc = json.loads(path.read_text()) if path.is_file() else {}
-    doc.setdefault("voice", {"note": "chapter 07's section on the tiny test run (tests/voice_run.py)"}).update(entry)
+    doc.setdefault("voice", {"note": "chapter 07's section of the built book, on the run its export names"}).update(entry)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
