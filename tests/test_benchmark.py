@@ -146,7 +146,8 @@ def test_the_leaderboard_puts_the_lowest_area_first_and_bolds_the_methods_that_t
     assert "SSIM" not in table[0]  # waveforms: no SSIM column
     tie = _result({("lrp", "alexnet", "gender"): 0.31, ("gradient", "alexnet", "gender"): 0.30}, half_width=0.05)
     lines = report.format_leaderboard(tie, "alexnet", "gender").splitlines()
-    assert "SSIM after randomisation" in lines[0] and all(line.startswith("| **") for line in lines[2:])
+    assert "after randomisation: Spearman / top-1 % kept / SSIM" in lines[0] and all(line.startswith("| **") for line in lines[2:])
+    assert lines[2].split(" | ")[5] == "**0.10 / 0.20 / 0.30**" and len(lines[0].split(" | ")) == 7
     assert report.best_methods(tie, "alexnet", "gender") == ["gradient", "lrp"]
 
 
