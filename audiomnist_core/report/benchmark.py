@@ -102,9 +102,8 @@ def format_leaderboard(result: dict, model: str, task: str) -> str:
     # Seven columns, so that the table fits the page's column at 1280 px: the three readings of
     # the randomisation test share one.
     sanity = ("rho", "topk", "ssim") if spatial else ("rho", "topk")
-    header = ["method", f"AUC, log axis [{level} % CI] (headline; lower: more faithful)", f"AUC, linear axis [{level} % CI]",
-              "accuracy drop at 1 % (points)", "vs LRP: Wilcoxon (recordings)",
-              "after randomisation: Spearman / top-1 % kept" + (" / SSIM" if spatial else ""), "cost (x gradient)"]
+    header = ["method", f"AUC, log axis [{level} % CI]", f"AUC, linear [{level} % CI]", "drop at 1 %, points",
+              "vs LRP: Wilcoxon", "randomised: Spearman / top-1 %" + (" / SSIM" if spatial else ""), "cost, x gradient"]
     top = set(best(result, model, task))
     lines = []
     for row in rows:
